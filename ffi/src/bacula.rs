@@ -1,0 +1,200 @@
+//! The Bacula 9.6 shim (plugin interface 14): the exported-function bodies, the static
+//! tables, and the translation of Bacula packets and event numbers.
+//!
+//! Differences from Bareos that matter here (ABI note §10): every event reaches every plugin
+//! (the registration list is ignored), the context's private pointer is `pContext`, the info
+//! table has no usage string, the function table ends with `handleXACLdata`/`checkStream`
+//! (left NULL so the daemon skips them), and there are no plugin options.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::boundary;
+use crate::host::RawHost;
+use crate::job::{dispatch, report, JobSlot};
+use crate::logger;
+use crate::packets::{IoRequest, RestoreFile, SavePacket};
+use crate::plugin::{CreateStatus, Event, FdPlugin, NextFile, RestoreObject};
+use crate::shim::text;
+use crate::sys::bacula::*;
+
+/// Interface version of Bacula 9.6's bacula-fd.
+pub const INTERFACE_VERSION: u32 = 14;
+const CORE_TABLE_SIZE: u32 = 144;
+const MAGIC: &CStr = c"*FDPluginData*";
+const LICENSE: &CStr = c"AGPLv3";
+
+static CORE: AtomicPtr<bFuncs> = AtomicPtr::new(null_mut());
+static INFO: AtomicPtr<pInfo> = AtomicPtr::new(null_mut());
+static FUNCS: AtomicPtr<pFuncs> = AtomicPtr::new(null_mut());
+
+fn leak<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+fn tables<P: FdPlugin>() -> (*mut pInfo, *mut pFuncs) {
+    let mut info = INFO.load(Ordering::Acquire);
+    if info.is_null() {
+        let i = &P::INFO;
+        info = leak(pInfo {
+            size: std::mem::size_of::<pInfo>() as _,
+            version: INTERFACE_VERSION as _,
+            plugin_magic: MAGIC.as_ptr(),
+            plugin_license: LICENSE.as_ptr(),
+            plugin_author: i.author.as_ptr(),
+            plugin_date: i.date.as_ptr(),
+            plugin_version: i.version.as_ptr(),
+            plugin_description: i.description.as_ptr(),
+        });
+        INFO.store(info, Ordering::Release);
+    }
+    let mut funcs = FUNCS.load(Ordering::Acquire);
+    if funcs.is_null() {
+        funcs = leak(pFuncs {
+            size: std::mem::size_of::<pFuncs>() as _,
+            version: INTERFACE_VERSION as _,
+            newPlugin: Some(new_plugin::<P>),
+            freePlugin: Some(free_plugin::<P>),
+            getPluginValue: Some(plugin_value),
+            setPluginValue: Some(plugin_value),
+            handlePluginEvent: Some(handle_plugin_event::<P>),
+            startBackupFile: Some(start_backup_file::<P>),
+            endBackupFile: Some(end_backup_file::<P>),
+            startRestoreFile: Some(start_restore_file::<P>),
+            endRestoreFile: Some(end_restore_file::<P>),
+            pluginIO: Some(plugin_io::<P>),
+            createFile: Some(create_file::<P>),
+            setFileAttributes: Some(set_file_attributes::<P>),
+            checkFile: Some(check_file::<P>),
+            handleXACLdata: None,
+            checkStream: None,
+        });
+        FUNCS.store(funcs, Ordering::Release);
+    }
+    (info, funcs)
+}
+
+/// Body of the exported `loadPlugin`: accepts exactly interface 14 with the 144-byte core
+/// table of Bacula 9.6 (anything else, e.g. a Bareos daemon, is refused), calls no core
+/// function.
+///
+/// # Safety
+/// Pointers are NULL or valid as the daemon passes them.
+pub unsafe fn load_plugin<P: FdPlugin>(
+    core_info: *mut bInfo,
+    core_funcs: *mut bFuncs,
+    plugin_info: *mut *mut pInfo,
+    plugin_funcs: *mut *mut pFuncs,
+) -> bRC {
+    boundary::install_panic_hook();
+    boundary::call("loadPlugin", None, bRC_Error, || {
+        if plugin_info.is_null() || plugin_funcs.is_null() {
+            return bRC_Error;
+        }
+        let (info, funcs) = tables::<P>();
+        // SAFETY: checked non-NULL above.
+        unsafe {
+            *plugin_info = info;
+            *plugin_funcs = funcs;
+        }
+        if core_info.is_null() || core_funcs.is_null() {
+            return bRC_Error;
+        }
+        // SAFETY: non-NULL and at least {size, version} long.
+        let (api, core) = unsafe { (&*core_info, &*core_funcs) };
+        if api.version != INTERFACE_VERSION
+            || core.version != INTERFACE_VERSION
+            || core.size != CORE_TABLE_SIZE
+        {
+            return bRC_Error;
+        }
+        CORE.store(core_funcs, Ordering::Release);
+        logger::init();
+        bRC_OK
+    })
+}
+
+/// Body of the exported `unloadPlugin` (also called after a refused load).
+pub fn unload_plugin() -> bRC {
+    CORE.store(null_mut(), Ordering::Release);
+    bRC_OK
+}
+
+/// # Safety
+/// `ctx` is the daemon's context pointer for the current call.
+unsafe fn host_of(ctx: *mut bpContext) -> Option<(RawHost, *mut c_void)> {
+    let core = CORE.load(Ordering::Acquire);
+    if ctx.is_null() || core.is_null() {
+        return None;
+    }
+    // SAFETY: the core table is static in the daemon; ctx is valid during the call.
+    let (core, private) = unsafe { (&*core, (*ctx).pContext) };
+    Some((RawHost::Bacula { ctx, core }, private))
+}
+
+unsafe extern "C" fn new_plugin<P: FdPlugin>(ctx: *mut bpContext) -> bRC {
+    // SAFETY: the daemon's context for this call.
+    let Some((host, _)) = (unsafe { host_of(ctx) }) else {
+        return bRC_Error;
+    };
+    // Bacula delivers every event anyway and only logs the registration; nothing to register.
+    let slot = JobSlot::<P>::create(host);
+    // SAFETY: ctx is valid; the private pointer is ours.
+    unsafe { (*ctx).pContext = slot };
+    bRC_OK
+}
+
+unsafe extern "C" fn free_plugin<P: FdPlugin>(ctx: *mut bpContext) -> bRC {
+    // SAFETY: the daemon's context for this call.
+    let Some((host, private)) = (unsafe { host_of(ctx) }) else {
+        return bRC_Error;
+    };
+    // SAFETY: private came from JobSlot::create; never used after freePlugin.
+    unsafe {
+        (*ctx).pContext = null_mut();
+        JobSlot::<P>::destroy(private, host);
+    }
+    bRC_OK
+}
+
+unsafe extern "C" fn plugin_value(_ctx: *mut bpContext, _var: pVariable, _value: *mut c_void) -> bRC {
+    bRC_OK
+}
+
+/// Translates Bacula 9.6 event numbers (§6.2 of its ABI note).
+///
+/// # Safety
+/// `value` is what the daemon passes with `event_type`.
+#[allow(non_upper_case_globals)]
+unsafe fn decode_event<'a>(event_type: u32, value: *mut c_void) -> Event<'a> {
+    // SAFETY (all arms): as for Bareos; the numbers differ, the value conventions do not.
+    unsafe {
+        match event_type {
+            bEventJobStart => Event::JobStart(text(value).unwrap_or("")),
+            bEventJobEnd => Event::JobEnd,
+            bEventStartBackupJob => Event::StartBackupJob,
+            bEventEndBackupJob => Event::EndBackupJob,
+            bEventStartRestoreJob => Event::StartRestoreJob,
+            bEventEndRestoreJob => Event::EndRestoreJob,
+            bEventStartVerifyJob => Event::StartVerifyJob,
+            bEventEndVerifyJob => Event::EndVerifyJob,
+            bEventBackupCommand => Event::BackupCommand(text(value).unwrap_or("")),
+            bEventRestoreCommand => Event::RestoreCommand(text(value).unwrap_or("")),
+            bEventEstimateCommand => Event::EstimateCommand(text(value).unwrap_or("")),
+            bEventLevel => Event::Level(value as usize as u8),
+            bEventSince => Event::Since(value as isize as i64),
+            bEventPluginCommand => Event::PluginCommand(text(value).unwrap_or("")),
+            bEventEndFileSet => Event::EndFileSet,
+            bEventRestoreObject => Event::RestoreObject(restore_object(value)),
+            other => Event::Other(other),
+        }
+    }
+}
+
+crate::shim::plugin_callbacks!(bpContext, SavePacket::bacula, RestoreFile::from_bacula);
+
+/// Whether the daemon's core table was accepted (for tests and diagnostics).
+pub fn host_accepted() -> bool {
+    !CORE.load(Ordering::Acquire).is_null()
+}

@@ -1,0 +1,30 @@
+//! Bindings of the Bareos (interface 10) and Bacula 9.6 (interface 14) file-daemon plugin ABIs,
+//! and a safe SDK on top of them.
+//!
+//! A plugin implements [`FdPlugin`] with flavour-neutral Rust types; the two shims
+//! ([`bareos`], [`bacula`]) own the C tables, translate packets and events, and keep every
+//! callback behind one boundary ([`boundary`]): no panic unwinds into the daemon, core
+//! functions are only called on the thread the daemon called in on, and `log` records reach
+//! the daemon's debug output.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod sys;
+
+pub mod bacula;
+pub mod bareos;
+mod boundary;
+mod cancel;
+mod host;
+mod job;
+mod logger;
+mod packets;
+mod shim;
+mod plugin;
+
+pub use cancel::CancelToken;
+pub use host::{Flavour, Host};
+pub use packets::{FileAttributes, FileKind, IoFailure, IoRequest, RestoreFile, SavePacket};
+pub use plugin::{
+    CreateStatus, Event, FdPlugin, MessageLevel, NextFile, PluginError, PluginInfo,
+    PluginResult,
+};

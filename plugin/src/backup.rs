@@ -1,0 +1,312 @@
+//! The job-thread side of a backup or estimate: takes objects from the prefetch pipeline in
+//! listing order, decides with the daemon whether each changed, hands entries to the daemon
+//! and streams their bodies into IO_READ.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+
+use fd_ffi::{FileAttributes, FileKind, Host, IoFailure, MessageLevel, PluginError, SavePacket};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::S3;
+use crate::listing::Listed;
+use crate::naming::key_to_name;
+use crate::options::Options;
+use crate::prefetch::{BodyReader, Head, PendingBody, Pipeline, PrefetchConfig};
+use crate::s3_errors::{bucket_message, Failure};
+use crate::stats::Stats;
+
+/// Permission bits of every backed-up object (documented in the README).
+pub const OBJECT_PERMISSIONS: u32 = 0o640;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Backup,
+    /// List names and sizes only: no GET, no change check by the daemon.
+    Estimate,
+}
+
+/// Level and reference time of the job.
+#[derive(Clone, Copy, Debug)]
+pub struct Since {
+    pub level: u8,
+    /// For Incremental/Differential: the since time minus the margin.
+    pub reference: Option<i64>,
+}
+
+impl Since {
+    pub fn is_full(&self) -> bool {
+        self.reference.is_none()
+    }
+
+    /// Whether the object's LastModified says it may have changed (whole seconds: an object
+    /// written in the same second as the reference is taken).
+    pub fn maybe_changed(&self, mtime: i64) -> bool {
+        self.reference.is_none_or(|t| mtime >= t)
+    }
+}
+
+/// The entry last handed to the daemon.
+struct Current {
+    key: String,
+    name: Vec<u8>,
+    size: i64,
+    body: Option<PendingBody>,
+}
+
+pub struct BackupJob {
+    options: Options,
+    s3: S3,
+    mode: Mode,
+    since: Since,
+    pipeline: Pipeline,
+    current: Option<Current>,
+    reader: Option<(BodyReader, Current)>,
+    pub stats: Stats,
+    /// Names of objects that exist but could not be saved: kept in accurate mode.
+    failed_names: HashSet<Vec<u8>>,
+    cancel: CancellationToken,
+}
+
+impl BackupJob {
+    /// Starts listing and prefetching; waits for the first page so that a missing bucket or
+    /// refused credentials fail the job here, with a message naming them.
+    pub fn start(
+        options: Options,
+        s3: S3,
+        mode: Mode,
+        since: Since,
+        cancel: CancellationToken,
+    ) -> Result<BackupJob, PluginError> {
+        let config = PrefetchConfig {
+            bucket: options.bucket.clone(),
+            prefix: options.prefix.clone(),
+            concurrency: options.concurrency,
+            window: (options.prefetch_bytes / options.concurrency as u64).max(4096) as usize,
+            read_timeout: options.read_timeout,
+        };
+        let wants_data = move |o: &Listed| mode == Mode::Backup && since.maybe_changed(o.mtime);
+        let mut pipeline = Pipeline::start(s3.clone(), config, cancel.clone(), wants_data);
+        if let Some(Err(failed)) = pipeline.peek() {
+            let why = bucket_message(
+                &failed.0,
+                &options.bucket,
+                options.endpoint_name(),
+                &s3.credential_source,
+            );
+            return Err(PluginError::fatal(format!(
+                "s3: cannot list {}: {why}",
+                options.location()
+            )));
+        }
+        Ok(BackupJob {
+            options,
+            s3,
+            mode,
+            since,
+            pipeline,
+            current: None,
+            reader: None,
+            stats: Stats::default(),
+            failed_names: HashSet::new(),
+            cancel,
+        })
+    }
+
+    pub fn location(&self) -> String {
+        self.options.location()
+    }
+
+    fn bucket_message(&self, failure: &Failure) -> String {
+        bucket_message(
+            failure,
+            &self.options.bucket,
+            self.options.endpoint_name(),
+            &self.s3.credential_source,
+        )
+    }
+
+    fn object_failed(&mut self, host: &Host<'_>, key: &str, name: Vec<u8>, why: &str) {
+        host.job_message(
+            MessageLevel::Error,
+            &format!(
+                "s3: object '{key}' of bucket '{}' not saved: {why}",
+                self.options.bucket
+            ),
+        );
+        self.stats.failed.push(key.to_string());
+        self.failed_names.insert(name);
+    }
+
+    /// Waits for a GET's head. `None`: the object is skipped (message sent).
+    fn await_head(&mut self, host: &Host<'_>, key: &str, name: &[u8], body: &mut PendingBody) -> Option<Head> {
+        match body.head() {
+            Ok(head) => Some(head),
+            Err(Failure::NotFound) => {
+                host.job_message(
+                    MessageLevel::Warning,
+                    &format!(
+                        "s3: object '{key}' of bucket '{}' was deleted after it was listed; skipped",
+                        self.options.bucket
+                    ),
+                );
+                self.stats.vanished.push(key.to_string());
+                None
+            }
+            Err(_) if self.cancel.is_cancelled() => None,
+            Err(failure) => {
+                let why = self.bucket_message(&failure);
+                self.object_failed(host, key, name.to_vec(), &why);
+                None
+            }
+        }
+    }
+
+    /// `startBackupFile`: fills `sp` with the next entry, or says there is none.
+    pub fn next_entry(&mut self, host: &Host<'_>, sp: &mut SavePacket<'_>) -> Result<bool, PluginError> {
+        self.current = None;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(false);
+            }
+            let Some(item) = self.pipeline.next() else {
+                return Ok(false);
+            };
+            let prepared = item.map_err(|failed| {
+                PluginError::fatal(format!(
+                    "s3: listing {} failed part-way: {}",
+                    self.options.location(),
+                    self.bucket_message(&failed.0)
+                ))
+            })?;
+            let object = prepared.object;
+            let name = key_to_name(&self.options.bucket, &object.key);
+            let attributes = |size: i64, mtime: i64| FileAttributes {
+                name: CString::new(name.clone()).expect("names escape NUL"),
+                kind: FileKind::Regular,
+                size,
+                mtime,
+                permissions: OBJECT_PERMISSIONS,
+            };
+            if self.mode == Mode::Estimate {
+                if !self.since.maybe_changed(object.mtime) {
+                    continue;
+                }
+                sp.set_file(attributes(object.size, object.mtime));
+                return Ok(true);
+            }
+            let (mut size, mut mtime) = (object.size, object.mtime);
+            let mut body = prepared.body;
+            if let Some(pending) = &mut body {
+                let Some(head) = self.await_head(host, &object.key, &name, pending) else {
+                    continue;
+                };
+                (size, mtime) = adopt_head(&object, &head);
+            }
+            sp.set_file(attributes(size, mtime));
+            if let Some(reference) = self.since.reference {
+                if !sp.check_changes(reference)? {
+                    sp.mark_unchanged();
+                    self.stats.unchanged += 1;
+                    return Ok(true);
+                }
+            }
+            let body = match body {
+                Some(body) => body,
+                None => {
+                    // Changed although LastModified is older than the since time (accurate
+                    // mode found it missing or different in the catalog): fetch it now.
+                    let mut pending = self.pipeline.fetch_now(&object.key);
+                    let Some(head) = self.await_head(host, &object.key, &name, &mut pending) else {
+                        continue;
+                    };
+                    (size, mtime) = adopt_head(&object, &head);
+                    sp.set_file(attributes(size, mtime));
+                    pending
+                }
+            };
+            self.current = Some(Current {
+                key: object.key,
+                name,
+                size,
+                body: Some(body),
+            });
+            return Ok(true);
+        }
+    }
+
+    /// `endBackupFile`: whether another entry may follow.
+    pub fn has_more(&mut self) -> bool {
+        !self.cancel.is_cancelled() && self.pipeline.has_more()
+    }
+
+    pub fn open(&mut self) -> Result<(), IoFailure> {
+        let Some(mut current) = self.current.take() else {
+            return Err(IoFailure::new(
+                libc::EINVAL,
+                PluginError::fatal("s3: the daemon opened an entry that has no data"),
+            ));
+        };
+        let body = current.body.take().expect("a changed entry has a body");
+        let reader = body.into_reader(current.size.max(0) as u64);
+        self.reader = Some((reader, current));
+        Ok(())
+    }
+
+    pub fn read(&mut self, host: &Host<'_>, buf: &mut [u8]) -> Result<usize, IoFailure> {
+        let Some((reader, current)) = &mut self.reader else {
+            return Err(IoFailure::new(
+                libc::EBADF,
+                PluginError::fatal("s3: read without an open object"),
+            ));
+        };
+        match reader.read(buf) {
+            Ok(n) => {
+                self.stats.bytes += n as u64;
+                Ok(n)
+            }
+            Err(_) if self.cancel.is_cancelled() => Err(IoFailure {
+                errno: libc::ECANCELED,
+                message: None,
+            }),
+            Err(why) => {
+                let (key, name) = (current.key.clone(), current.name.clone());
+                self.reader = None;
+                self.object_failed(host, &key, name, &format!("reading its data failed: {why}; the stored copy is incomplete"));
+                Err(IoFailure {
+                    errno: libc::EIO,
+                    message: None,
+                })
+            }
+        }
+    }
+
+    pub fn close(&mut self) {
+        if let Some((reader, current)) = self.reader.take() {
+            if reader.received() == current.size.max(0) as u64 {
+                self.stats.objects += 1;
+            }
+        }
+    }
+
+    /// Accurate mode: keep catalog entries of objects that exist but failed.
+    pub fn keep(&self, name: &[u8]) -> bool {
+        self.failed_names.contains(name)
+    }
+
+    pub fn summary(&self) -> String {
+        self.stats.summary(&self.options.location(), "saved")
+    }
+}
+
+/// Size and time of the version the GET returned (it is what gets stored): the listing's
+/// LastModified has sub-second precision lost either way, but if the object was overwritten
+/// since the listing, its new time counts.
+fn adopt_head(listed: &Listed, head: &Head) -> (i64, i64) {
+    let size = if head.size >= 0 { head.size } else { listed.size };
+    let mtime = match (&listed.etag, &head.etag, head.mtime) {
+        (Some(a), Some(b), Some(t)) if a != b => t,
+        _ => listed.mtime,
+    };
+    (size, mtime)
+}

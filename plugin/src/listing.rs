@@ -1,0 +1,139 @@
+//! ListObjectsV2, one page of at most 1,000 keys at a time: the caller consumes pages as a
+//! stream and never holds the whole listing.
+
+use aws_sdk_s3::types::EncodingType;
+
+use crate::client::S3;
+use crate::s3_errors::{classify, Failure};
+
+/// One listed object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: i64,
+    /// LastModified, whole seconds since the epoch.
+    pub mtime: i64,
+    pub etag: Option<String>,
+}
+
+/// One page and where the next one starts.
+pub struct Page {
+    pub objects: Vec<Listed>,
+    pub next: Option<String>,
+}
+
+pub const PAGE_SIZE: i32 = 1000;
+
+/// Cursor over the pages of `bucket`/`prefix`.
+pub struct Pages {
+    s3: S3,
+    bucket: String,
+    prefix: String,
+    token: Option<String>,
+    done: bool,
+}
+
+impl Pages {
+    pub fn new(s3: S3, bucket: &str, prefix: &str) -> Self {
+        Pages {
+            s3,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            token: None,
+            done: false,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Page>, Failure> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut request = self
+            .s3
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(PAGE_SIZE)
+            // Keys may hold characters XML 1.0 cannot carry; ask for URL-encoded keys.
+            .encoding_type(EncodingType::Url);
+        if !self.prefix.is_empty() {
+            request = request.prefix(&self.prefix);
+        }
+        if let Some(token) = &self.token {
+            request = request.continuation_token(token);
+        }
+        let out = request.send().await.map_err(|e| classify(&e))?;
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let mut objects = Vec::with_capacity(out.contents().len());
+        for o in out.contents() {
+            let Some(raw_key) = o.key() else { continue };
+            let key = if encoded {
+                percent_decode(raw_key).ok_or_else(|| {
+                    Failure::Other(format!("the server sent a badly encoded key '{raw_key}'"))
+                })?
+            } else {
+                raw_key.to_string()
+            };
+            objects.push(Listed {
+                key,
+                size: o.size().unwrap_or(0),
+                mtime: o.last_modified().map(|t| t.secs()).unwrap_or(0),
+                etag: o.e_tag().map(str::to_string),
+            });
+        }
+        let next = if out.is_truncated() == Some(true) {
+            let token = out.next_continuation_token().map(str::to_string).ok_or_else(|| {
+                Failure::Other("the server cut a listing page without a continuation token".into())
+            })?;
+            if self.token.as_deref() == Some(token.as_str()) {
+                return Err(Failure::Other(
+                    "the server repeated a continuation token (listing would loop)".into(),
+                ));
+            }
+            Some(token)
+        } else {
+            None
+        };
+        self.done = next.is_none();
+        self.token = next.clone();
+        Ok(Some(Page { objects, next }))
+    }
+}
+
+/// Decodes `%XX` (and `+` as space, as S3's URL encoding of keys does).
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_s3_url_encoding() {
+        assert_eq!(percent_decode("a%2Bb+c%25").as_deref(), Some("a+b c%"));
+        assert_eq!(percent_decode("%E2%82%AC").as_deref(), Some("€"));
+        assert_eq!(percent_decode("%4"), None);
+    }
+}

@@ -1,0 +1,324 @@
+//! The plugin string: `s3:key=value:key=value…` as written in a FileSet's `Plugin =` line (or
+//! given as Plugin Options). `\:` is a literal colon and `\\` a literal backslash inside a
+//! value. Every key is checked: unknown, repeated or malformed options are errors naming the
+//! option.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The plugin's name: the part before the first `:`.
+pub const PLUGIN_NAME: &str = "s3";
+
+/// Everything a job needs to reach the bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub bucket: String,
+    /// S3 endpoint URL; `None` is AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Path-style addressing (`http://host/bucket/key`). Default: on with `endpoint`, off for AWS.
+    pub path_style: bool,
+    /// Only keys starting with this are backed up.
+    pub prefix: String,
+    /// AWS shared-credentials file (must not be group/world readable).
+    pub credentials_file: Option<PathBuf>,
+    pub profile: Option<String>,
+    /// GET requests in flight at once (objects prefetched while one streams).
+    pub concurrency: usize,
+    /// Memory budget for data fetched but not yet read by the daemon, over all objects.
+    pub prefetch_bytes: u64,
+    /// Seconds subtracted from the since time of an Incremental/Differential.
+    pub since_margin: i64,
+    /// A GET that delivers no byte for this long fails.
+    pub read_timeout: Duration,
+}
+
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_PREFETCH_BYTES: u64 = 64 << 20;
+pub const DEFAULT_SINCE_MARGIN: i64 = 1;
+pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 60;
+
+/// Each known option with its one-line description (the README's options table is this list).
+pub const KNOWN: &[(&str, &str)] = &[
+    ("bucket", "bucket to back up (required)"),
+    ("endpoint", "S3 endpoint URL, e.g. https://rgw.example.com:7480 (default: AWS)"),
+    ("region", "region (default: from the AWS profile/environment, else us-east-1)"),
+    ("path_style", "yes/no: path-style addressing (default: yes with endpoint, no on AWS)"),
+    ("prefix", "only keys starting with this prefix"),
+    ("credentials_file", "AWS shared-credentials file, mode 0600 (default: the AWS credential chain)"),
+    ("profile", "profile in the credentials file or AWS config (default: default)"),
+    ("concurrency", "objects fetched in parallel (default 8, 1-256)"),
+    ("prefetch_bytes", "memory budget for prefetched data, e.g. 64M (default 64M, min 1M)"),
+    ("since_margin", "seconds of overlap before the since time of Incremental/Differential (default 1)"),
+    ("read_timeout", "seconds without data before a GET counts as failed (default 60)"),
+];
+
+/// A bad plugin string, with the option it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin option {option}: {problem}")]
+pub struct OptionError {
+    pub option: String,
+    pub problem: String,
+}
+
+fn bad(option: &str, problem: impl Into<String>) -> OptionError {
+    OptionError {
+        option: option.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Splits at unescaped `:` and unescapes `\:` and `\\`.
+fn split_fields(s: &str) -> Result<Vec<String>, OptionError> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ (':' | '\\')) => current.push(e),
+                Some(other) => {
+                    return Err(bad(
+                        "string",
+                        format!("unknown escape \\{other} (only \\: and \\\\ are escapes)"),
+                    ))
+                }
+                None => return Err(bad("string", "ends with a lone backslash")),
+            },
+            ':' => fields.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    fields.push(current);
+    Ok(fields)
+}
+
+/// Parses the `key=value` pairs of a plugin string (with or without the leading `s3:`).
+pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
+    let mut fields = split_fields(s.trim())?;
+    if fields.first().map(String::as_str) == Some(PLUGIN_NAME) {
+        fields.remove(0);
+    }
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for field in fields {
+        if field.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = field.split_once('=') else {
+            // `endpoint=https://host:7480` needs no escapes: a field without `=` right after
+            // the endpoint continues its URL.
+            match pairs.last_mut() {
+                Some((k, v)) if k == "endpoint" => {
+                    v.push(':');
+                    v.push_str(&field);
+                    continue;
+                }
+                _ => return Err(bad(&field, "expected key=value")),
+            }
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if !KNOWN.iter().any(|(k, _)| *k == key) {
+            let names: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
+            return Err(bad(&key, format!("unknown option (known: {})", names.join(", "))));
+        }
+        if pairs.iter().any(|(k, _)| *k == key) {
+            return Err(bad(&key, "given twice"));
+        }
+        pairs.push((key, value.to_string()));
+    }
+    Ok(pairs)
+}
+
+fn yes_no(option: &str, value: &str) -> Result<bool, OptionError> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "on" => Ok(true),
+        "no" | "false" | "0" | "off" => Ok(false),
+        _ => Err(bad(option, format!("expected yes or no, got '{value}'"))),
+    }
+}
+
+fn number(option: &str, value: &str, min: u64, max: u64) -> Result<u64, OptionError> {
+    let n: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| bad(option, format!("expected a whole number, got '{value}'")))?;
+    if n < min || n > max {
+        return Err(bad(option, format!("{n} is out of range {min}..={max}")));
+    }
+    Ok(n)
+}
+
+/// `64M`, `1G`, `512K`, `1048576` (binary units).
+fn byte_size(option: &str, value: &str, min: u64) -> Result<u64, OptionError> {
+    let v = value.trim();
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(bad(option, format!("expected a size like 64M, got '{value}'"))),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| bad(option, format!("expected a size like 64M, got '{value}'")))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .filter(|b| *b <= 64 << 30)
+        .ok_or_else(|| bad(option, format!("{value} is larger than 64G")))?;
+    if bytes < min {
+        return Err(bad(option, format!("{value} is below the minimum of {min} bytes")));
+    }
+    Ok(bytes)
+}
+
+fn valid_bucket(name: &str) -> Result<(), OptionError> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b) || b.is_ascii_uppercase());
+    if name.is_empty() || name.len() > 255 || !ok_chars {
+        return Err(bad("bucket", format!("'{name}' is not a valid bucket name")));
+    }
+    Ok(())
+}
+
+impl Options {
+    /// Options of a plugin string; `overrides` (Plugin Options) win over the string's values.
+    pub fn parse(command: &str, overrides: &[(String, String)]) -> Result<Options, OptionError> {
+        let mut pairs = parse_pairs(command)?;
+        for (k, v) in overrides {
+            pairs.retain(|(key, _)| key != k);
+            pairs.push((k.clone(), v.clone()));
+        }
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let bucket = get("bucket")
+            .ok_or_else(|| bad("bucket", "missing (e.g. s3:bucket=photos)"))?
+            .to_string();
+        valid_bucket(&bucket)?;
+        let endpoint = match get("endpoint") {
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                Some(e.trim_end_matches('/').to_string())
+            }
+            Some(e) => return Err(bad("endpoint", format!("'{e}' is not an http:// or https:// URL"))),
+            None => None,
+        };
+        let path_style = match get("path_style") {
+            Some(v) => yes_no("path_style", v)?,
+            None => endpoint.is_some(),
+        };
+        let non_empty = |key: &str| -> Result<Option<String>, OptionError> {
+            match get(key) {
+                Some("") => Err(bad(key, "is empty")),
+                Some(v) => Ok(Some(v.to_string())),
+                None => Ok(None),
+            }
+        };
+        Ok(Options {
+            bucket,
+            endpoint,
+            region: non_empty("region")?,
+            path_style,
+            prefix: get("prefix").unwrap_or("").to_string(),
+            credentials_file: non_empty("credentials_file")?.map(PathBuf::from),
+            profile: non_empty("profile")?,
+            concurrency: match get("concurrency") {
+                Some(v) => number("concurrency", v, 1, 256)? as usize,
+                None => DEFAULT_CONCURRENCY,
+            },
+            prefetch_bytes: match get("prefetch_bytes") {
+                Some(v) => byte_size("prefetch_bytes", v, 1 << 20)?,
+                None => DEFAULT_PREFETCH_BYTES,
+            },
+            since_margin: match get("since_margin") {
+                Some(v) => number("since_margin", v, 0, 86_400)? as i64,
+                None => DEFAULT_SINCE_MARGIN,
+            },
+            read_timeout: Duration::from_secs(match get("read_timeout") {
+                Some(v) => number("read_timeout", v, 1, 3600)?,
+                None => DEFAULT_READ_TIMEOUT_SECS,
+            }),
+        })
+    }
+
+    /// `s3://bucket/prefix` for messages.
+    pub fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// The endpoint for messages.
+    pub fn endpoint_name(&self) -> &str {
+        self.endpoint.as_deref().unwrap_or("AWS S3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Options, OptionError> {
+        Options::parse(s, &[])
+    }
+
+    #[test]
+    fn full_string_with_escapes() {
+        let o = parse(
+            "s3:bucket=photos:endpoint=http\\://127.0.0.1\\:7480:prefix=2024\\:q/:path_style=no:region=eu:concurrency=4:prefetch_bytes=8M",
+        )
+        .unwrap();
+        assert_eq!(o.bucket, "photos");
+        assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:7480"));
+        assert_eq!(o.prefix, "2024:q/");
+        assert!(!o.path_style);
+        assert_eq!(o.region.as_deref(), Some("eu"));
+        assert_eq!(o.concurrency, 4);
+        assert_eq!(o.prefetch_bytes, 8 << 20);
+    }
+
+    #[test]
+    fn defaults() {
+        let o = parse("s3:bucket=b").unwrap();
+        assert!(!o.path_style);
+        assert_eq!(o.prefix, "");
+        assert_eq!(o.concurrency, DEFAULT_CONCURRENCY);
+        let o = parse("s3:bucket=b:endpoint=https://x").unwrap();
+        assert!(o.path_style);
+        let o = parse("s3:endpoint=http://127.0.0.1:7480/:bucket=b").unwrap();
+        assert_eq!(o.endpoint.as_deref(), Some("http://127.0.0.1:7480"));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let e = parse("s3:endpoint=http\\://x").unwrap_err();
+        assert_eq!(e.option, "bucket");
+        let e = parse("s3:bucket=b:colour=red").unwrap_err();
+        assert_eq!(e.option, "colour");
+        assert!(e.to_string().contains("unknown option"));
+        let e = parse("s3:bucket=b:path_style=maybe").unwrap_err();
+        assert_eq!(e.option, "path_style");
+        let e = parse("s3:bucket=b:concurrency=many").unwrap_err();
+        assert_eq!(e.option, "concurrency");
+        let e = parse("s3:bucket=b:concurrency=0").unwrap_err();
+        assert_eq!(e.option, "concurrency");
+        let e = parse("s3:bucket=b:bucket=c").unwrap_err();
+        assert!(e.to_string().contains("twice"));
+        let e = parse("s3:bucket=b:endpoint=ftp://x").unwrap_err();
+        assert_eq!(e.option, "endpoint");
+        let e = parse("s3:bucket=b:justaword").unwrap_err();
+        assert!(e.to_string().contains("key=value"));
+        let e = parse("s3:bucket=b:prefetch_bytes=12Q").unwrap_err();
+        assert_eq!(e.option, "prefetch_bytes");
+        let e = parse("s3:bucket=b:credentials_file=").unwrap_err();
+        assert_eq!(e.option, "credentials_file");
+        assert!(parse("s3:bucket=b\\").is_err());
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Options::parse("s3:bucket=a:prefix=x", &[("bucket".into(), "b".into())]).unwrap();
+        assert_eq!(o.bucket, "b");
+        assert_eq!(o.prefix, "x");
+    }
+}

@@ -1,0 +1,212 @@
+//! The SDK adapter: daemon events and file calls in, backup and restore jobs out.
+
+use fd_ffi::{
+    CancelToken, CreateStatus, Event, FdPlugin, Host, IoFailure, IoRequest, MessageLevel,
+    NextFile, PluginError, PluginInfo, PluginResult, RestoreFile, SavePacket,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::backup::{BackupJob, Mode, Since};
+use crate::client;
+use crate::options::{parse_pairs, Options};
+use crate::restore_local::LocalRestore;
+
+enum Work {
+    Idle,
+    Backup(Box<BackupJob>),
+    Restore(LocalRestore),
+}
+
+/// One job's plugin instance.
+pub struct S3Plugin {
+    cancel: CancellationToken,
+    level: u8,
+    since: Option<i64>,
+    /// Bareos Plugin Options (`FD Plugin Options` / `pluginoptions=`), applied over the string.
+    overrides: Vec<(String, String)>,
+    work: Work,
+    /// The restore command whose options were last checked.
+    restore_command: Option<String>,
+}
+
+fn option_error(e: impl std::fmt::Display) -> PluginError {
+    PluginError::fatal(format!("s3: {e}"))
+}
+
+impl S3Plugin {
+    fn finish_backup(&mut self, host: &Host<'_>) {
+        if let Work::Backup(job) = std::mem::replace(&mut self.work, Work::Idle) {
+            host.job_message(MessageLevel::Info, &job.summary());
+        }
+    }
+
+    fn since(&self, host: &Host<'_>, margin: i64) -> Since {
+        let level = self.level;
+        let reference = match level {
+            b'I' | b'D' => self
+                .since
+                .or_else(|| host.since_time().filter(|t| *t > 0))
+                .map(|t| t - margin),
+            _ => None,
+        };
+        Since { level, reference }
+    }
+
+    fn start_backup(&mut self, host: &Host<'_>, command: &str, mode: Mode) -> PluginResult<()> {
+        self.finish_backup(host);
+        let options = Options::parse(command, &self.overrides).map_err(option_error)?;
+        let s3 = client::connect(&options).map_err(|e| PluginError::fatal(format!("s3: {e}")))?;
+        let since = self.since(host, options.since_margin);
+        if mode == Mode::Backup {
+            let level = match since.reference {
+                None => "Full".to_string(),
+                Some(t) => format!("{} since {t} (epoch seconds, margin included)", since.level as char),
+            };
+            host.job_message(
+                MessageLevel::Info,
+                &format!(
+                    "s3: backing up {} from {} ({level}); credentials from {}",
+                    options.location(),
+                    options.endpoint_name(),
+                    s3.credential_source
+                ),
+            );
+        }
+        let job = BackupJob::start(options, s3, mode, since, self.cancel.child_token())?;
+        self.work = Work::Backup(Box::new(job));
+        Ok(())
+    }
+
+    fn restore(&mut self) -> &mut LocalRestore {
+        if !matches!(self.work, Work::Restore(_)) {
+            self.work = Work::Restore(LocalRestore::default());
+        }
+        match &mut self.work {
+            Work::Restore(r) => r,
+            _ => unreachable!(),
+        }
+    }
+}
+
+impl FdPlugin for S3Plugin {
+    const INFO: PluginInfo = PluginInfo {
+        author: c"s3-fd authors",
+        date: c"2026-11",
+        version: c"0.1.0",
+        description: c"Backs up and restores S3 buckets (ListObjectsV2 + streaming GET)",
+        usage: c"s3:bucket=NAME[:endpoint=URL][:region=R][:prefix=P][:path_style=yes|no][:credentials_file=PATH][:profile=NAME]",
+    };
+
+    fn new(_host: &Host<'_>, cancel: CancelToken) -> PluginResult<Self> {
+        let token = CancellationToken::new();
+        let on_cancel = token.clone();
+        cancel.on_cancel(move || on_cancel.cancel());
+        Ok(S3Plugin {
+            cancel: token,
+            level: b'F',
+            since: None,
+            overrides: Vec::new(),
+            work: Work::Idle,
+            restore_command: None,
+        })
+    }
+
+    fn handle_event(&mut self, host: &Host<'_>, event: Event<'_>) -> PluginResult<()> {
+        match event {
+            Event::Level(level) => self.level = level,
+            Event::Since(t) => self.since = Some(t),
+            Event::NewPluginOptions(text) => {
+                let pairs = parse_pairs(text).map_err(option_error)?;
+                self.overrides.extend(pairs);
+            }
+            Event::BackupCommand(command) => self.start_backup(host, command, Mode::Backup)?,
+            Event::EstimateCommand(command) => self.start_backup(host, command, Mode::Estimate)?,
+            Event::EndBackupJob => self.finish_backup(host),
+            Event::RestoreCommand(command) => {
+                if self.restore_command.as_deref() != Some(command) {
+                    Options::parse(command, &self.overrides).map_err(option_error)?;
+                    self.restore_command = Some(command.to_string());
+                }
+                self.restore();
+            }
+            Event::EndRestoreJob => {
+                if let Work::Restore(r) = std::mem::replace(&mut self.work, Work::Idle) {
+                    host.job_message(MessageLevel::Info, &r.stats.summary("local disk", "restored"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn start_backup_file(&mut self, host: &Host<'_>, sp: &mut SavePacket<'_>) -> PluginResult<NextFile> {
+        let Work::Backup(job) = &mut self.work else {
+            return Err(PluginError::fatal("s3: startBackupFile without a backup command"));
+        };
+        Ok(if job.next_entry(host, sp)? {
+            NextFile::Entry
+        } else {
+            NextFile::Stop
+        })
+    }
+
+    fn end_backup_file(&mut self, _host: &Host<'_>) -> PluginResult<bool> {
+        match &mut self.work {
+            Work::Backup(job) => Ok(job.has_more()),
+            _ => Ok(false),
+        }
+    }
+
+    fn io(&mut self, host: &Host<'_>, request: IoRequest<'_>) -> Result<i64, IoFailure> {
+        match (&mut self.work, request) {
+            (Work::Backup(job), IoRequest::OpenRead { .. }) => job.open().map(|()| 0),
+            (Work::Backup(job), IoRequest::Read(buf)) => job.read(host, buf).map(|n| n as i64),
+            (Work::Backup(job), IoRequest::Close) => {
+                job.close();
+                Ok(0)
+            }
+            (Work::Restore(r), IoRequest::OpenWrite { .. }) => r.open().map(|()| 0),
+            (Work::Restore(r), IoRequest::Write(buf)) => r.write(buf).map(|n| n as i64),
+            (Work::Restore(r), IoRequest::Close) => r.close().map(|()| 0),
+            (_, IoRequest::Close) => Ok(0),
+            _ => Err(IoFailure::new(
+                libc::EINVAL,
+                PluginError::error("s3: unexpected IO request for this job"),
+            )),
+        }
+    }
+
+    fn start_restore_file(&mut self, _host: &Host<'_>, _command: &str) -> PluginResult<()> {
+        self.restore();
+        Ok(())
+    }
+
+    fn create_file(&mut self, _host: &Host<'_>, file: &RestoreFile<'_>) -> PluginResult<CreateStatus> {
+        let into_bucket = file
+            .where_
+            .is_some_and(|w| w.to_bytes().is_empty() || w.to_bytes() == b"/");
+        if into_bucket {
+            return Err(PluginError::fatal(
+                "s3: restoring into S3 (an empty Where or '/') is not supported by this version; \
+                 restore to local disk with where=/some/directory",
+            ));
+        }
+        self.restore().create(file)
+    }
+
+    fn set_file_attributes(&mut self, _host: &Host<'_>, file: &RestoreFile<'_>) -> PluginResult<()> {
+        self.restore().set_attributes(file);
+        Ok(())
+    }
+
+    fn end_restore_file(&mut self, _host: &Host<'_>) -> PluginResult<()> {
+        Ok(())
+    }
+
+    fn check_file(&mut self, _host: &Host<'_>, name: &[u8]) -> bool {
+        match &self.work {
+            Work::Backup(job) => job.keep(name),
+            _ => false,
+        }
+    }
+}

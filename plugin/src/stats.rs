@@ -1,0 +1,82 @@
+//! What a job did, for its closing job message.
+
+use std::time::Instant;
+
+/// Keys named in the closing message at most; the rest are counted.
+const NAMED_KEYS: usize = 20;
+
+pub struct Stats {
+    started: Instant,
+    pub objects: u64,
+    pub bytes: u64,
+    pub unchanged: u64,
+    /// Deleted between listing and GET (404).
+    pub vanished: Vec<String>,
+    /// Could not be saved (GET or body failed).
+    pub failed: Vec<String>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            objects: 0,
+            bytes: 0,
+            unchanged: 0,
+            vanished: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+}
+
+fn keys(list: &[String]) -> String {
+    let mut shown: Vec<String> = list.iter().take(NAMED_KEYS).map(|k| format!("'{k}'")).collect();
+    if list.len() > NAMED_KEYS {
+        shown.push(format!("and {} more", list.len() - NAMED_KEYS));
+    }
+    shown.join(", ")
+}
+
+impl Stats {
+    /// `verb` is "saved" or "restored".
+    pub fn summary(&self, what: &str, verb: &str) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { self.bytes as f64 / 1e6 / secs } else { 0.0 };
+        let mut text = format!(
+            "s3: {what}: {} objects {verb}, {} bytes, {} unchanged, {} skipped (deleted after listing), \
+             {} failed, {secs:.1} s, {rate:.1} MB/s",
+            self.objects,
+            self.bytes,
+            self.unchanged,
+            self.vanished.len(),
+            self.failed.len(),
+        );
+        if !self.failed.is_empty() {
+            text.push_str(&format!("; failed: {}", keys(&self.failed)));
+        }
+        if !self.vanished.is_empty() {
+            text.push_str(&format!("; skipped: {}", keys(&self.vanished)));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_names_keys_up_to_a_limit() {
+        let mut s = Stats {
+            objects: 3,
+            bytes: 10,
+            ..Stats::default()
+        };
+        s.failed = (0..25).map(|i| format!("k{i}")).collect();
+        let text = s.summary("s3://b/", "saved");
+        assert!(text.contains("3 objects saved, 10 bytes"));
+        assert!(text.contains("'k19'"));
+        assert!(!text.contains("'k20'"));
+        assert!(text.contains("and 5 more"));
+    }
+}
