@@ -426,7 +426,10 @@ impl S3Server {
                         .await
                         .map(|_| ())
                         .map_err(|e| {
-                            format!("{name}: PutObject {bucket}/{key:?}: {}", DisplayErrorContext(e))
+                            format!(
+                                "{name}: PutObject {bucket}/{key:?}: {}",
+                                DisplayErrorContext(e)
+                            )
                         })
                 });
             }
@@ -497,9 +500,11 @@ impl S3Server {
                         DisplayErrorContext(e)
                     )
                 });
-            let body = out.body.collect().await.unwrap_or_else(|e| {
-                panic!("{}: reading {bucket}/{key:?}: {e}", self.name)
-            });
+            let body = out
+                .body
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("{}: reading {bucket}/{key:?}: {e}", self.name));
             body.into_bytes().to_vec()
         })
     }

@@ -107,7 +107,9 @@ fn credentials_file(s: &S3Server) {
         .block_on(s.client().list_buckets().send())
         .expect("ListBuckets");
     assert!(
-        out.buckets().iter().any(|b| b.name() == Some(bucket.as_str())),
+        out.buckets()
+            .iter()
+            .any(|b| b.name() == Some(bucket.as_str())),
         "{}: new bucket {bucket} not listed",
         s.name
     );

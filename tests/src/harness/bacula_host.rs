@@ -82,7 +82,7 @@ fn job_of(ctx: *mut sys::bpContext, name: &str) -> Option<&'static JobState> {
     if !ctx.is_null() {
         // SAFETY: ctx was found in the registry: a live context the harness allocated.
         let core = unsafe { (*ctx).bContext };
-        if core as usize != job as *const JobState as usize {
+        if !std::ptr::eq(core.cast_const().cast::<JobState>(), job) {
             job.violation(format!("{name}: the plugin overwrote ctx->bContext"));
         }
     }
@@ -119,9 +119,13 @@ pub(crate) unsafe extern "C" fn sink_events(
         );
     }
     if let Some(bad) = list.iter().find(|&&e| e > 26) {
-        job.violation(format!("registerBaculaEvents: event {bad} does not exist in Bacula 9.6"));
+        job.violation(format!(
+            "registerBaculaEvents: event {bad} does not exist in Bacula 9.6"
+        ));
     }
-    job.debug(format!("[core] registerBaculaEvents({list:?}) (only logged: all events are delivered)"));
+    job.debug(format!(
+        "[core] registerBaculaEvents({list:?}) (only logged: all events are delivered)"
+    ));
     rc::OK
 }
 
@@ -162,13 +166,20 @@ pub(crate) unsafe extern "C" fn sink_debug_message(
     };
     // SAFETY: as above.
     let text = unsafe { c_bytes(text) }.unwrap_or(b"<NULL format>");
-    job.debug(format!("{level}: {}", String::from_utf8_lossy(text).trim_end()));
+    job.debug(format!(
+        "{level}: {}",
+        String::from_utf8_lossy(text).trim_end()
+    ));
     rc::OK
 }
 
 /// `baculaGetValue` (Bacula note §4 bFuncs, §6.1): daemon-wide strings are written even without
 /// a context, but the call then returns bRC_Error.
-unsafe extern "C" fn get_value(ctx: *mut sys::bpContext, var: sys::bVariable, value: *mut c_void) -> sys::bRC {
+unsafe extern "C" fn get_value(
+    ctx: *mut sys::bpContext,
+    var: sys::bVariable,
+    value: *mut c_void,
+) -> sys::bRC {
     let job = job_of(ctx, "getBaculaValue");
     if value.is_null() {
         return rc::ERROR;
@@ -216,7 +227,11 @@ unsafe extern "C" fn get_value(ctx: *mut sys::bpContext, var: sys::bVariable, va
 }
 
 /// `baculaSetValue`: bVarFileSeen and bVarInteractiveSession act; the rest returns OK.
-unsafe extern "C" fn set_value(ctx: *mut sys::bpContext, var: sys::bVariable, value: *mut c_void) -> sys::bRC {
+unsafe extern "C" fn set_value(
+    ctx: *mut sys::bpContext,
+    var: sys::bVariable,
+    value: *mut c_void,
+) -> sys::bRC {
     let Some(job) = job_of(ctx, "setBaculaValue") else {
         return rc::ERROR;
     };
@@ -240,12 +255,22 @@ unsafe extern "C" fn set_value(ctx: *mut sys::bpContext, var: sys::bVariable, va
     rc::OK
 }
 
-unsafe extern "C" fn core_malloc(_ctx: *mut sys::bpContext, _file: *const c_char, _line: c_int, size: usize) -> *mut c_void {
+unsafe extern "C" fn core_malloc(
+    _ctx: *mut sys::bpContext,
+    _file: *const c_char,
+    _line: c_int,
+    size: usize,
+) -> *mut c_void {
     // SAFETY: plain malloc.
     unsafe { libc::malloc(size) }
 }
 
-unsafe extern "C" fn core_free(_ctx: *mut sys::bpContext, _file: *const c_char, _line: c_int, mem: *mut c_void) {
+unsafe extern "C" fn core_free(
+    _ctx: *mut sys::bpContext,
+    _file: *const c_char,
+    _line: c_int,
+    mem: *mut c_void,
+) {
     // SAFETY: plain free.
     unsafe { libc::free(mem) }
 }
@@ -273,10 +298,18 @@ unsafe extern "C" fn add_include(ctx: *mut sys::bpContext, file: *const c_char) 
 unsafe extern "C" fn add_options(ctx: *mut sys::bpContext, opts: *const c_char) -> sys::bRC {
     fileset_call(ctx, "AddOptions", opts)
 }
-unsafe extern "C" fn add_regex(ctx: *mut sys::bpContext, item: *const c_char, _type: c_int) -> sys::bRC {
+unsafe extern "C" fn add_regex(
+    ctx: *mut sys::bpContext,
+    item: *const c_char,
+    _type: c_int,
+) -> sys::bRC {
     fileset_call(ctx, "AddRegex", item)
 }
-unsafe extern "C" fn add_wild(ctx: *mut sys::bpContext, item: *const c_char, _type: c_int) -> sys::bRC {
+unsafe extern "C" fn add_wild(
+    ctx: *mut sys::bpContext,
+    item: *const c_char,
+    _type: c_int,
+) -> sys::bRC {
     fileset_call(ctx, "AddWild", item)
 }
 unsafe extern "C" fn new_options(ctx: *mut sys::bpContext) -> sys::bRC {
@@ -405,12 +438,20 @@ impl PluginJob for BaculaJob {
         let (f, ctx, st) = (self.f, Addr::of(self.ctx), self.st);
         Box::new(move || {
             let mut event = sys::bEvent { eventType: 14 };
-            let r = st.call("handlePluginEvent(CancelCommand) [cancel thread]", true, || {
-                // SAFETY: the context stays alive; the job thread waits for this call.
-                unsafe {
-                    f.handlePluginEvent.expect("checked at load")(ctx.ptr(), &mut event, std::ptr::null_mut())
-                }
-            });
+            let r = st.call(
+                "handlePluginEvent(CancelCommand) [cancel thread]",
+                true,
+                || {
+                    // SAFETY: the context stays alive; the job thread waits for this call.
+                    unsafe {
+                        f.handlePluginEvent.expect("checked at load")(
+                            ctx.ptr(),
+                            &mut event,
+                            std::ptr::null_mut(),
+                        )
+                    }
+                },
+            );
             st.check_rc("handlePluginEvent(CancelCommand)", r)
         })
     }
@@ -418,13 +459,17 @@ impl PluginJob for BaculaJob {
     fn new_plugin(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; fresh context.
-        self.call("newPlugin", true, || unsafe { f.newPlugin.expect("checked at load")(ctx) })
+        self.call("newPlugin", true, || unsafe {
+            f.newPlugin.expect("checked at load")(ctx)
+        })
     }
 
     fn free_plugin(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; live context.
-        self.call("freePlugin", true, || unsafe { f.freePlugin.expect("checked at load")(ctx) })
+        self.call("freePlugin", true, || unsafe {
+            f.freePlugin.expect("checked at load")(ctx)
+        })
     }
 
     fn start_backup_file(&mut self, cmd: &CStr) -> i32 {
@@ -475,7 +520,9 @@ impl PluginJob for BaculaJob {
     fn end_backup_file(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; live context.
-        self.call("endBackupFile", true, || unsafe { f.endBackupFile.expect("checked at load")(ctx) })
+        self.call("endBackupFile", true, || unsafe {
+            f.endBackupFile.expect("checked at load")(ctx)
+        })
     }
 
     fn io(&mut self, req: &mut IoReq, trace: bool) -> i32 {
@@ -512,10 +559,14 @@ impl PluginJob for BaculaJob {
         let Some(check) = f.checkFile else {
             return rc::OK;
         };
-        self.call(&format!("checkFile({})", name.to_string_lossy()), true, || {
-            // SAFETY: optional entry point present; the name outlives the call.
-            unsafe { check(ctx, name.as_ptr() as *mut c_char) }
-        })
+        self.call(
+            &format!("checkFile({})", name.to_string_lossy()),
+            true,
+            || {
+                // SAFETY: optional entry point present; the name outlives the call.
+                unsafe { check(ctx, name.as_ptr() as *mut c_char) }
+            },
+        )
     }
 
     fn restore_object_event(&mut self, obj: Option<(&RestoreObjectRecord, &CStr)>) -> i32 {
@@ -540,7 +591,10 @@ impl PluginJob for BaculaJob {
             stream: 0,
             JobId: obj.job_id,
         };
-        self.raw_event(Ev::RestoreObject, (&mut rop as *mut sys::restore_object_pkt).cast())
+        self.raw_event(
+            Ev::RestoreObject,
+            (&mut rop as *mut sys::restore_object_pkt).cast(),
+        )
     }
 
     fn start_restore_file(&mut self, cmd: &CStr) -> i32 {
@@ -554,10 +608,14 @@ impl PluginJob for BaculaJob {
     fn create_file(&mut self, a: &RestoreAttrs, where_: *const c_char) -> (i32, i32, i32) {
         let mut rp = restore_pkt(a, where_);
         let (f, ctx) = (self.f, self.ctx);
-        let r = self.call(&format!("createFile({})", a.ofname.to_string_lossy()), true, || {
-            // SAFETY: required entry point; the packet and its strings outlive the call.
-            unsafe { f.createFile.expect("checked at load")(ctx, &mut rp) }
-        });
+        let r = self.call(
+            &format!("createFile({})", a.ofname.to_string_lossy()),
+            true,
+            || {
+                // SAFETY: required entry point; the packet and its strings outlive the call.
+                unsafe { f.createFile.expect("checked at load")(ctx, &mut rp) }
+            },
+        );
         (r, rp.create_status, -1)
     }
 
@@ -575,7 +633,9 @@ impl PluginJob for BaculaJob {
     fn end_restore_file(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; live context.
-        self.call("endRestoreFile", true, || unsafe { f.endRestoreFile.expect("checked at load")(ctx) })
+        self.call("endRestoreFile", true, || unsafe {
+            f.endRestoreFile.expect("checked at load")(ctx)
+        })
     }
 
     fn before_data(&mut self) {
@@ -593,7 +653,10 @@ impl PluginJob for BaculaJob {
             unsafe { check(ctx, &mut sp) }
         });
         if sp.stream != 26 {
-            self.st.debug(format!("[core] checkStream changed the stream to {}", sp.stream));
+            self.st.debug(format!(
+                "[core] checkStream changed the stream to {}",
+                sp.stream
+            ));
         }
     }
 
@@ -615,7 +678,10 @@ impl PluginJob for BaculaJob {
                 unsafe { xacl(ctx, &mut x) }
             });
             if x.count > 0 {
-                self.st.debug(format!("[core] handleXACLdata({what}) returned {} bytes", x.count));
+                self.st.debug(format!(
+                    "[core] handleXACLdata({what}) returned {} bytes",
+                    x.count
+                ));
             }
         }
     }
@@ -649,10 +715,19 @@ mod tests {
 
     #[test]
     fn numbering_matches_the_bindings() {
-        assert_eq!(event_number(Ev::RestoreObject), Some(sys::bEventRestoreObject));
+        assert_eq!(
+            event_number(Ev::RestoreObject),
+            Some(sys::bEventRestoreObject)
+        );
         assert_eq!(event_number(Ev::EndFileSet), Some(sys::bEventEndFileSet));
-        assert_eq!(event_number(Ev::PluginCommand), Some(sys::bEventPluginCommand));
-        assert_eq!(event_number(Ev::CancelCommand), Some(sys::bEventCancelCommand));
+        assert_eq!(
+            event_number(Ev::PluginCommand),
+            Some(sys::bEventPluginCommand)
+        );
+        assert_eq!(
+            event_number(Ev::CancelCommand),
+            Some(sys::bEventCancelCommand)
+        );
         assert_eq!(event_number(Ev::NewPluginOptions), None);
         assert_eq!(sys::bVarWorkingDir, 13);
         assert_eq!(sys::bVarWhere, 14);

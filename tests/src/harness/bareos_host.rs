@@ -94,8 +94,10 @@ fn job_of(ctx: *mut sys::PluginContext, name: &str) -> Option<&'static JobState>
     if !ctx.is_null() {
         // SAFETY: ctx was found in the registry, so it is a live context the harness allocated.
         let core = unsafe { (*ctx).core_private_context };
-        if core as usize != job as *const JobState as usize {
-            job.violation(format!("{name}: the plugin overwrote ctx->core_private_context"));
+        if !std::ptr::eq(core.cast_const().cast::<JobState>(), job) {
+            job.violation(format!(
+                "{name}: the plugin overwrote ctx->core_private_context"
+            ));
         }
     }
     Some(job)
@@ -185,7 +187,10 @@ pub(crate) unsafe extern "C" fn sink_debug_message(
     };
     // SAFETY: as in sink_job_message.
     let text = unsafe { c_bytes(text) }.unwrap_or(b"<NULL format>");
-    job.debug(format!("{level}: {}", String::from_utf8_lossy(text).trim_end()));
+    job.debug(format!(
+        "{level}: {}",
+        String::from_utf8_lossy(text).trim_end()
+    ));
     rc::OK
 }
 
@@ -255,7 +260,7 @@ unsafe extern "C" fn get_value(
                 7 => put_int(i32::from(job.status())),
                 8 => put_int(job.since as i32), // 32-bit, truncated like the core
                 9 => put_int(i32::from(job.accurate)),
-                10 => {} // bVarFileSeen: write-only
+                10 => {}                // bVarFileSeen: write-only
                 11 => return rc::ERROR, // bVarVssClient: Windows only
                 13 => put_str(job.where_ptr()),
                 14 => put_str(std::ptr::null()), // bVarRegexWhere: never filled by the fd
@@ -371,7 +376,10 @@ unsafe extern "C" fn new_pre_include(ctx: *mut sys::PluginContext) -> sys::bRC {
 }
 
 /// `bareosCheckChanges` (Bareos note §8.3).
-unsafe extern "C" fn check_changes(ctx: *mut sys::PluginContext, sp: *mut sys::save_pkt) -> sys::bRC {
+unsafe extern "C" fn check_changes(
+    ctx: *mut sys::PluginContext,
+    sp: *mut sys::save_pkt,
+) -> sys::bRC {
     let Some(job) = job_of(ctx, "checkChanges") else {
         return rc::ERROR;
     };
@@ -416,7 +424,13 @@ unsafe extern "C" fn accept_file(ctx: *mut sys::PluginContext, sp: *mut sys::sav
     rc::OK
 }
 
-fn seen_bitmap(ctx: *mut sys::PluginContext, name: &str, all: bool, fname: *mut c_char, set: bool) -> sys::bRC {
+fn seen_bitmap(
+    ctx: *mut sys::PluginContext,
+    name: &str,
+    all: bool,
+    fname: *mut c_char,
+    set: bool,
+) -> sys::bRC {
     let Some(job) = job_of(ctx, name) else {
         return rc::ERROR;
     };
@@ -436,11 +450,19 @@ fn seen_bitmap(ctx: *mut sys::PluginContext, name: &str, all: bool, fname: *mut 
     }
 }
 
-unsafe extern "C" fn set_seen_bitmap(ctx: *mut sys::PluginContext, all: bool, fname: *mut c_char) -> sys::bRC {
+unsafe extern "C" fn set_seen_bitmap(
+    ctx: *mut sys::PluginContext,
+    all: bool,
+    fname: *mut c_char,
+) -> sys::bRC {
     seen_bitmap(ctx, "SetSeenBitmap", all, fname, true)
 }
 
-unsafe extern "C" fn clear_seen_bitmap(ctx: *mut sys::PluginContext, all: bool, fname: *mut c_char) -> sys::bRC {
+unsafe extern "C" fn clear_seen_bitmap(
+    ctx: *mut sys::PluginContext,
+    all: bool,
+    fname: *mut c_char,
+) -> sys::bRC {
     seen_bitmap(ctx, "ClearSeenBitmap", all, fname, false)
 }
 
@@ -522,7 +544,9 @@ pub(crate) fn stat_from(r: &StatRecord) -> libc::stat {
 /// `p` is NULL or points to at least `len` readable bytes.
 pub(crate) unsafe fn bytes_at(p: *const c_char, len: i32) -> Option<Vec<u8>> {
     // SAFETY: per the contract.
-    (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len.max(0) as usize) }.to_vec())
+    (!p.is_null()).then(|| {
+        unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len.max(0) as usize) }.to_vec()
+    })
 }
 
 impl PluginJob for BareosJob {
@@ -552,16 +576,20 @@ impl PluginJob for BareosJob {
             let mut event = sys::bEvent {
                 eventType: event_number(Ev::CancelCommand),
             };
-            let r = st.call("handlePluginEvent(CancelCommand) [cancel thread]", true, || {
-                // SAFETY: the context stays alive; the job thread waits for this call.
-                unsafe {
-                    f.handlePluginEvent.expect("checked at load")(
-                        ctx.ptr(),
-                        &mut event,
-                        std::ptr::null_mut(),
-                    )
-                }
-            });
+            let r = st.call(
+                "handlePluginEvent(CancelCommand) [cancel thread]",
+                true,
+                || {
+                    // SAFETY: the context stays alive; the job thread waits for this call.
+                    unsafe {
+                        f.handlePluginEvent.expect("checked at load")(
+                            ctx.ptr(),
+                            &mut event,
+                            std::ptr::null_mut(),
+                        )
+                    }
+                },
+            );
             st.check_rc("handlePluginEvent(CancelCommand)", r)
         })
     }
@@ -569,13 +597,17 @@ impl PluginJob for BareosJob {
     fn new_plugin(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; fresh context.
-        self.call("newPlugin", true, || unsafe { f.newPlugin.expect("checked at load")(ctx) })
+        self.call("newPlugin", true, || unsafe {
+            f.newPlugin.expect("checked at load")(ctx)
+        })
     }
 
     fn free_plugin(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; live context.
-        self.call("freePlugin", true, || unsafe { f.freePlugin.expect("checked at load")(ctx) })
+        self.call("freePlugin", true, || unsafe {
+            f.freePlugin.expect("checked at load")(ctx)
+        })
     }
 
     fn start_backup_file(&mut self, cmd: &CStr) -> i32 {
@@ -629,7 +661,9 @@ impl PluginJob for BareosJob {
     fn end_backup_file(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; live context.
-        self.call("endBackupFile", true, || unsafe { f.endBackupFile.expect("checked at load")(ctx) })
+        self.call("endBackupFile", true, || unsafe {
+            f.endBackupFile.expect("checked at load")(ctx)
+        })
     }
 
     fn io(&mut self, req: &mut IoReq, trace: bool) -> i32 {
@@ -667,10 +701,14 @@ impl PluginJob for BareosJob {
         let Some(check) = f.checkFile else {
             return rc::OK;
         };
-        self.call(&format!("checkFile({})", name.to_string_lossy()), true, || {
-            // SAFETY: optional entry point present; the name outlives the call.
-            unsafe { check(ctx, name.as_ptr() as *mut c_char) }
-        })
+        self.call(
+            &format!("checkFile({})", name.to_string_lossy()),
+            true,
+            || {
+                // SAFETY: optional entry point present; the name outlives the call.
+                unsafe { check(ctx, name.as_ptr() as *mut c_char) }
+            },
+        )
     }
 
     fn restore_object_event(&mut self, obj: Option<(&RestoreObjectRecord, &CStr)>) -> i32 {
@@ -695,7 +733,10 @@ impl PluginJob for BareosJob {
             stream: 0,
             JobId: obj.job_id,
         };
-        self.raw_event(Ev::RestoreObject, (&mut rop as *mut sys::restore_object_pkt).cast())
+        self.raw_event(
+            Ev::RestoreObject,
+            (&mut rop as *mut sys::restore_object_pkt).cast(),
+        )
     }
 
     fn start_restore_file(&mut self, cmd: &CStr) -> i32 {
@@ -709,10 +750,14 @@ impl PluginJob for BareosJob {
     fn create_file(&mut self, a: &RestoreAttrs, where_: *const c_char) -> (i32, i32, i32) {
         let mut rp = restore_pkt(a, where_);
         let (f, ctx) = (self.f, self.ctx);
-        let r = self.call(&format!("createFile({})", a.ofname.to_string_lossy()), true, || {
-            // SAFETY: required entry point; the packet and its strings outlive the call.
-            unsafe { f.createFile.expect("checked at load")(ctx, &mut rp) }
-        });
+        let r = self.call(
+            &format!("createFile({})", a.ofname.to_string_lossy()),
+            true,
+            || {
+                // SAFETY: required entry point; the packet and its strings outlive the call.
+                unsafe { f.createFile.expect("checked at load")(ctx, &mut rp) }
+            },
+        );
         (r, rp.create_status, rp.filedes)
     }
 
@@ -730,7 +775,9 @@ impl PluginJob for BareosJob {
     fn end_restore_file(&mut self) -> i32 {
         let (f, ctx) = (self.f, self.ctx);
         // SAFETY: required entry point; live context.
-        self.call("endRestoreFile", true, || unsafe { f.endRestoreFile.expect("checked at load")(ctx) })
+        self.call("endRestoreFile", true, || unsafe {
+            f.endRestoreFile.expect("checked at load")(ctx)
+        })
     }
 }
 
@@ -769,7 +816,10 @@ mod tests {
         assert_eq!(event_number(Ev::RestoreObject), sys::bEventRestoreObject);
         assert_eq!(event_number(Ev::EndFileSet), sys::bEventEndFileSet);
         assert_eq!(event_number(Ev::PluginCommand), sys::bEventPluginCommand);
-        assert_eq!(event_number(Ev::NewPluginOptions), sys::bEventNewPluginOptions);
+        assert_eq!(
+            event_number(Ev::NewPluginOptions),
+            sys::bEventNewPluginOptions
+        );
         assert_eq!(sys::bVarWorkingDir, 12);
         assert_eq!(sys::bVarCheckChanges, 20);
         assert_eq!(sys::bVarPluginPath, 22);

@@ -137,7 +137,11 @@ mod tests {
     fn apply_replaces_removes_and_keeps() {
         let mut c = Catalog::new();
         c.apply(&report(
-            vec![file("/b/a", ft::FT_REG, 1), file("/b/b", ft::FT_REG, 1), file("/b/c", ft::FT_REG, 1)],
+            vec![
+                file("/b/a", ft::FT_REG, 1),
+                file("/b/b", ft::FT_REG, 1),
+                file("/b/c", ft::FT_REG, 1),
+            ],
             vec![],
         ));
         assert_eq!(c.len(), 3);

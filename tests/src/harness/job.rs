@@ -9,7 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, CString};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 
@@ -173,8 +173,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Callbacks no job could be found for, so far.
-pub(crate) fn orphan_callbacks() -> Vec<String> {
+/// Core callbacks no job could be attributed to so far in this process (e.g. made from a
+/// plugin thread between calls, or with a NULL context outside any call).
+pub fn orphan_callbacks() -> Vec<String> {
     lock(&ORPHANS).clone()
 }
 
@@ -194,7 +195,9 @@ pub(crate) fn begin_load_capture() {
 
 /// Stops collecting and returns what was captured.
 pub(crate) fn end_load_capture() -> Vec<String> {
-    LOAD_CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default()
+    LOAD_CAPTURE
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_default()
 }
 
 /// Registers `ctx` (a context allocated by a flavour host) as belonging to `job`.
@@ -280,10 +283,7 @@ impl JobState {
         let me = thread::current().id();
         let previous = lock(&self.caller).replace(me);
         let previous_current = CURRENT.with(|c| c.replace(Some(self)));
-        let armed = watchdog::arm(format!(
-            "{:?} JobId={} {label}",
-            self.flavour, self.job_id
-        ));
+        let armed = watchdog::arm(format!("{:?} JobId={} {label}", self.flavour, self.job_id));
         let r = f();
         drop(armed);
         CURRENT.with(|c| c.set(previous_current));
@@ -589,11 +589,6 @@ impl JobState {
         }
     }
 
-    /// A job-lifetime C string pointer for `get*Value`.
-    pub(crate) fn ptr(s: &CString) -> *const c_char {
-        s.as_ptr()
-    }
-
     pub(crate) fn where_ptr(&self) -> *const c_char {
         self.strings
             .where_
@@ -658,10 +653,6 @@ impl Addr {
     pub(crate) fn ptr<T>(self) -> *mut T {
         self.0 as *mut T
     }
-
-    pub(crate) fn void(self) -> *mut c_void {
-        self.0 as *mut c_void
-    }
 }
 
 #[cfg(test)]
@@ -720,21 +711,42 @@ mod tests {
         let mut seen = HashSet::new();
         // Found and equal → Seen, marked.
         assert_eq!(
-            decide_changes(b'I', 0, true, Some(&list), &mut seen, &q("/b/a", 10, 10, 5, 0)),
+            decide_changes(
+                b'I',
+                0,
+                true,
+                Some(&list),
+                &mut seen,
+                &q("/b/a", 10, 10, 5, 0)
+            ),
             (SEEN, true)
         );
-        assert!(seen.contains(&b"/b/a".to_vec()));
+        assert!(seen.contains(b"/b/a".as_slice()));
         seen.clear();
         // Found, size differs → changed, still marked in Incr.
         assert_eq!(
-            decide_changes(b'I', 0, true, Some(&list), &mut seen, &q("/b/a", 10, 10, 6, 0)),
+            decide_changes(
+                b'I',
+                0,
+                true,
+                Some(&list),
+                &mut seen,
+                &q("/b/a", 10, 10, 6, 0)
+            ),
             (OK, true)
         );
-        assert!(seen.contains(&b"/b/a".to_vec()));
+        assert!(seen.contains(b"/b/a".as_slice()));
         seen.clear();
         // Not found → changed; the since time plays no role in accurate mode.
         assert_eq!(
-            decide_changes(b'I', 99, true, Some(&list), &mut seen, &q("/b/new", 1, 1, 1, 0)),
+            decide_changes(
+                b'I',
+                99,
+                true,
+                Some(&list),
+                &mut seen,
+                &q("/b/new", 1, 1, 1, 0)
+            ),
             (OK, false)
         );
         // Full (no list) → changed.
@@ -756,7 +768,7 @@ mod tests {
             decide_changes(b'D', 0, true, Some(&list), &mut seen, &dir),
             (SEEN, true)
         );
-        assert!(seen.contains(&b"/b/d/".to_vec()));
+        assert!(seen.contains(b"/b/d/".as_slice()));
         assert!(seen.is_empty() || seen.len() == 1);
     }
 

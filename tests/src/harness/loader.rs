@@ -54,9 +54,16 @@ fn build_plugins() {
         .parent()
         .expect("tests/ is inside the workspace");
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "s3-fd-bareos", "-p", "s3-fd-bacula", "--target-dir"])
-        .arg(target_dir())
-        .current_dir(workspace);
+    cmd.args([
+        "build",
+        "-p",
+        "s3-fd-bareos",
+        "-p",
+        "s3-fd-bacula",
+        "--target-dir",
+    ])
+    .arg(target_dir())
+    .current_dir(workspace);
     let profile = profile_dir();
     match profile.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
@@ -129,7 +136,6 @@ enum Tables {
 
 /// A loaded, accepted plugin image.
 pub(crate) struct Loaded {
-    pub flavour: Flavour,
     /// The plugin name commands are routed by (`s3` for `s3-fd.so`).
     pub name: String,
     pub facts: PluginFacts,
@@ -201,7 +207,11 @@ fn symbol<T: Copy>(lib: &'static Library, name: &[u8]) -> Option<T> {
 }
 
 /// Loads `path` as a plugin of `flavour` whose commands are routed by `name`, once per path.
-pub(crate) fn load_path(flavour: Flavour, path: &Path, name: &str) -> Result<&'static Loaded, String> {
+pub(crate) fn load_path(
+    flavour: Flavour,
+    path: &Path,
+    name: &str,
+) -> Result<&'static Loaded, String> {
     static LOADED: LazyLock<Mutex<HashMap<PathBuf, Result<&'static Loaded, String>>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
     let mut map = LOADED.lock().unwrap_or_else(|p| p.into_inner());
@@ -220,14 +230,20 @@ fn load_uncached(flavour: Flavour, path: &Path, name: &str) -> Result<Loaded, St
         Flavour::Bareos => {
             let load: Option<BareosLoad> = symbol(lib, b"loadPlugin\0");
             let (Some(load), Some(_)) = (load, unload) else {
-                return Err(format!("{}: loadPlugin/unloadPlugin not exported", path.display()));
+                return Err(format!(
+                    "{}: loadPlugin/unloadPlugin not exported",
+                    path.display()
+                ));
             };
             load_bareos(path, load)
         }
         Flavour::Bacula => {
             let load: Option<BaculaLoad> = symbol(lib, b"loadPlugin\0");
             let (Some(load), Some(_)) = (load, unload) else {
-                return Err(format!("{}: loadPlugin/unloadPlugin not exported", path.display()));
+                return Err(format!(
+                    "{}: loadPlugin/unloadPlugin not exported",
+                    path.display()
+                ));
             };
             load_bacula(path, load)
         }
@@ -239,7 +255,6 @@ fn load_uncached(flavour: Flavour, path: &Path, name: &str) -> Result<Loaded, St
         }
     }
     Ok(Loaded {
-        flavour,
         name: name.to_owned(),
         facts,
         tables,
@@ -517,8 +532,8 @@ pub(crate) fn probe_path(
         .unwrap_or_else(|e| panic!("harness: copy {} → {}: {e}", so.display(), copy.display()));
     let lib = open(f, &copy).unwrap_or_else(|e| panic!("harness: {e}"));
     let (trap, counter) = match f {
-        Flavour::Bareos => (trap_bareos as usize, &TRAP_CALLS[0]),
-        Flavour::Bacula => (trap_bacula as usize, &TRAP_CALLS[1]),
+        Flavour::Bareos => (trap_bareos as *const () as usize, &TRAP_CALLS[0]),
+        Flavour::Bacula => (trap_bacula as *const () as usize, &TRAP_CALLS[1]),
     };
     // The table: {size, version} then pointers, at least as long as `table_size` says.
     let words = (table_size as usize).div_ceil(8).max(1);

@@ -20,6 +20,8 @@ mod catalog;
 mod driver;
 mod job;
 pub mod loader;
+#[cfg(test)]
+mod selftest;
 mod sha256;
 mod shim;
 mod volume;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 
 pub use catalog::Catalog;
 pub use driver::{backup, estimate, restore};
+pub use job::orphan_callbacks;
 pub use loader::{plugin_facts, plugin_so, probe_wrong_core_table, PluginFacts, WrongTableOutcome};
 pub use volume::DataRef;
 
@@ -144,7 +147,10 @@ pub struct SavedFile {
 impl SavedFile {
     /// The saved data (empty for attribute-only entries). Reads a spilled temp file whole.
     pub fn data(&self) -> Vec<u8> {
-        self.data_ref.as_ref().map(|d| d.bytes()).unwrap_or_default()
+        self.data_ref
+            .as_ref()
+            .map(|d| d.bytes())
+            .unwrap_or_default()
     }
 
     /// Lower-case hex SHA-256 of the saved data.
@@ -324,7 +330,10 @@ pub mod ft {
 
     /// Restore-object types (handled without a file name).
     pub fn is_object(t: i32) -> bool {
-        matches!(t, FT_RESTORE_FIRST | FT_PLUGIN_CONFIG | FT_PLUGIN_CONFIG_FILLED)
+        matches!(
+            t,
+            FT_RESTORE_FIRST | FT_PLUGIN_CONFIG | FT_PLUGIN_CONFIG_FILLED
+        )
     }
 }
 

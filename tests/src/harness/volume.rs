@@ -72,7 +72,12 @@ impl fmt::Debug for DataRef {
             Store::Mem(_) => "memory".to_owned(),
             Store::File(p) => p.display().to_string(),
         };
-        write!(f, "DataRef({} bytes, sha256 {}, {place})", self.len, hex(&self.sha256))
+        write!(
+            f,
+            "DataRef({} bytes, sha256 {}, {place})",
+            self.len,
+            hex(&self.sha256)
+        )
     }
 }
 
