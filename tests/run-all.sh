@@ -19,16 +19,15 @@ step() { echo "=== [$((SECONDS))s] $*" >&2; }
 
 # The tail of every S3 server log, to tell a server problem from a plugin problem.
 show_server_logs() {
-	local f
+	local moto_log=.state/s3/moto/moto.log
 	echo "=== S3 test server logs (.state/s3) ===" >&2
 	if [[ -d .state/s3/ceph/log ]]; then
 		bash tests/scripts/ceph-rgw.sh logs .state/s3/ceph 40 || true
 	fi
-	for f in .state/s3/moto/moto.log; do
-		[[ -f "$f" ]] || continue
-		echo "----- last 40 lines of $f -----" >&2
-		tail -n 40 "$f" >&2
-	done
+	if [[ -f $moto_log ]]; then
+		echo "----- last 40 lines of $moto_log -----" >&2
+		tail -n 40 "$moto_log" >&2
+	fi
 }
 
 step "install test dependencies"

@@ -114,7 +114,7 @@ impl<'a> SavePacket<'a> {
                 sp.statp = st;
                 sp.type_ = ftype as _;
                 sp.no_read = false;
-                sp.flags &= !((bacula::FO_SPARSE | bacula::FO_OFFSETS | bacula::FO_DELTA) as u64);
+                sp.flags &= !(bacula::FO_SPARSE | bacula::FO_OFFSETS | bacula::FO_DELTA);
             }
         }
     }
@@ -248,7 +248,7 @@ impl<'a> RestoreFile<'a> {
             where_: unsafe { opt_cstr(rp.where_) },
             original_name,
             replace: rp.replace as u8,
-            file_type: rp.type_ as i32,
+            file_type: rp.type_,
             size: rp.statp.st_size,
             mtime: rp.statp.st_mtime,
             mode: rp.statp.st_mode,
@@ -265,7 +265,7 @@ impl<'a> RestoreFile<'a> {
             where_: unsafe { opt_cstr(rp.where_) },
             original_name: None,
             replace: rp.replace as u8,
-            file_type: rp.type_ as i32,
+            file_type: rp.type_,
             size: rp.statp.st_size,
             mtime: rp.statp.st_mtime,
             mode: rp.statp.st_mode,

@@ -169,7 +169,7 @@ impl BackupJob {
             if self.cancel.is_cancelled() {
                 return Ok(false);
             }
-            let Some(item) = self.pipeline.next() else {
+            let Some(item) = self.pipeline.next_object() else {
                 return Ok(false);
             };
             let prepared = item.map_err(|failed| {
@@ -292,6 +292,10 @@ impl BackupJob {
     /// Accurate mode: keep catalog entries of objects that exist but failed.
     pub fn keep(&self, name: &[u8]) -> bool {
         self.failed_names.contains(name)
+    }
+
+    pub fn into_failed_names(self) -> HashSet<Vec<u8>> {
+        self.failed_names
     }
 
     pub fn summary(&self) -> String {

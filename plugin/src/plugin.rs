@@ -1,5 +1,7 @@
 //! The SDK adapter: daemon events and file calls in, backup and restore jobs out.
 
+use std::collections::HashSet;
+
 use fd_ffi::{
     CancelToken, CreateStatus, Event, FdPlugin, Host, IoFailure, IoRequest, MessageLevel,
     NextFile, PluginError, PluginInfo, PluginResult, RestoreFile, SavePacket,
@@ -27,6 +29,8 @@ pub struct S3Plugin {
     work: Work,
     /// The restore command whose options were last checked.
     restore_command: Option<String>,
+    /// Names of objects of earlier `Plugin =` lines that exist but could not be saved.
+    kept: HashSet<Vec<u8>>,
 }
 
 fn option_error(e: impl std::fmt::Display) -> PluginError {
@@ -37,6 +41,7 @@ impl S3Plugin {
     fn finish_backup(&mut self, host: &Host<'_>) {
         if let Work::Backup(job) = std::mem::replace(&mut self.work, Work::Idle) {
             host.job_message(MessageLevel::Info, &job.summary());
+            self.kept.extend(job.into_failed_names());
         }
     }
 
@@ -108,6 +113,7 @@ impl FdPlugin for S3Plugin {
             overrides: Vec::new(),
             work: Work::Idle,
             restore_command: None,
+            kept: HashSet::new(),
         })
     }
 
@@ -204,9 +210,6 @@ impl FdPlugin for S3Plugin {
     }
 
     fn check_file(&mut self, _host: &Host<'_>, name: &[u8]) -> bool {
-        match &self.work {
-            Work::Backup(job) => job.keep(name),
-            _ => false,
-        }
+        self.kept.contains(name) || matches!(&self.work, Work::Backup(job) if job.keep(name))
     }
 }

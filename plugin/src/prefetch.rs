@@ -98,7 +98,7 @@ impl Pipeline {
 
     /// The next object in listing order (blocks the job thread). `None`: listing complete,
     /// or the job was cancelled (check the cancel token).
-    pub fn next(&mut self) -> Option<Result<Prepared, ListingFailed>> {
+    pub fn next_object(&mut self) -> Option<Result<Prepared, ListingFailed>> {
         self.peeked.take().or_else(|| self.items.blocking_recv())
     }
 

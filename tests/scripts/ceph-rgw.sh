@@ -126,30 +126,42 @@ cmd_up() {
 		exit 1
 	}
 
-	# Reuse a live cluster.
-	if pid_alive "$d/run/rgw.a.pid" && pid_alive "$d/run/mon.a.pid" && http_answers "$rgw_port"; then
+	# Reuse a live cluster, if it serves on the requested port.
+	# DIR/server.env (endpoint, access key) is also what tests/src/servers.rs checks before reuse.
+	if pid_alive "$d/run/rgw.a.pid" && pid_alive "$d/run/mon.a.pid" &&
+		grep -qx "endpoint=http://127.0.0.1:$rgw_port" "$d/server.env" 2>/dev/null &&
+		http_answers "$rgw_port"; then
 		if ! s3_user_works "$rgw_port"; then
 			# Keys changed through the environment: add them to the existing user.
 			log "adding the requested keys to user $S3_UID"
 			CEPH_CONF=$d/ceph.conf timeout 60 radosgw-admin key create --uid=$S3_UID \
 				--key-type=s3 --access-key="$AK" --secret-key="$SK" >/dev/null
 		fi
+		printf 'endpoint=http://127.0.0.1:%s\naccess_key=%s\n' "$rgw_port" "$AK" >"$d/server.env"
 		log "reusing the running cluster in $d"
 		echo "http://127.0.0.1:$rgw_port"
 		return 0
 	fi
 
 	# Not (fully) running: stop leftovers and start over from an empty directory.
-	stop_daemons "$d"
 	if [[ -n "$(ls -A "$d")" && ! -f "$d/$MARKER" ]]; then
 		log "refusing to wipe $d: it is not empty and was not created by this script"
 		exit 1
 	fi
-	local p
+	# A port taken by something other than our own cluster: fail before stopping ours.
+	local p ours
+	ours=" $(cat "$d/ports" 2>/dev/null || true) "
 	for p in "$rgw_port" "$mon" "$((mon + 1))"; do
-		if port_busy "$p"; then
+		if port_busy "$p" && [[ "$ours" != *" $p "* ]]; then
 			log "port $p on 127.0.0.1 is already in use by another program; choose other ports" \
 				"(S3TEST_CEPH_PORT / S3TEST_CEPH_MON_PORT)"
+			exit 1
+		fi
+	done
+	stop_daemons "$d"
+	for p in "$rgw_port" "$mon" "$((mon + 1))"; do
+		if port_busy "$p"; then
+			log "port $p on 127.0.0.1 is still in use after stopping the cluster in $d"
 			exit 1
 		fi
 	done
@@ -157,6 +169,7 @@ cmd_up() {
 	find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 	mkdir -p "$d"/{mon,osd,rgw,run,log,crash}
 	touch "$d/$MARKER"
+	echo "$rgw_port $mon $((mon + 1))" >"$d/ports"
 
 	# Unix sockets have a 107-byte path limit: put admin sockets in /tmp if DIR is deep.
 	local sock_dir=$d/run
@@ -289,6 +302,7 @@ EOF
 		fail "radosgw-admin user create"
 	wait_until "S3 user accepted" s3_user_works "$rgw_port"
 
+	printf 'endpoint=http://127.0.0.1:%s\naccess_key=%s\n' "$rgw_port" "$AK" >"$d/server.env"
 	log "ready after $((SECONDS - start))s: http://127.0.0.1:$rgw_port access_key=$AK"
 	echo "http://127.0.0.1:$rgw_port"
 }

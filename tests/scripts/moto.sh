@@ -55,7 +55,7 @@ cmd_down() {
 		done
 		kill -KILL "$p" 2>/dev/null || true
 	fi
-	rm -f "$d/moto.pid"
+	rm -f "$d/moto.pid" "$d/server.env"
 }
 
 cmd_up() {
@@ -71,14 +71,22 @@ cmd_up() {
 		exit 1
 	}
 
-	if pid_alive "$d/moto.pid" && http_answers "$port"; then
+	# Reuse it if it serves on the requested port. DIR/server.env is also what
+	# tests/src/servers.rs checks before reuse.
+	if pid_alive "$d/moto.pid" && grep -qx "endpoint=http://127.0.0.1:$port" "$d/server.env" 2>/dev/null &&
+		http_answers "$port"; then
 		log "reusing the running server (pid $(cat "$d/moto.pid"))"
 		echo "http://127.0.0.1:$port"
 		return 0
 	fi
+	# A port taken by something that is not our server: fail before stopping ours.
+	if port_busy "$port" && ! grep -qx "endpoint=http://127.0.0.1:$port" "$d/server.env" 2>/dev/null; then
+		log "port $port on 127.0.0.1 is already in use by another program (set S3TEST_MOTO_PORT)"
+		exit 1
+	fi
 	cmd_down "$d"
 	if port_busy "$port"; then
-		log "port $port on 127.0.0.1 is already in use by another program (set S3TEST_MOTO_PORT)"
+		log "port $port on 127.0.0.1 is still in use after stopping the server in $d"
 		exit 1
 	fi
 
@@ -109,6 +117,7 @@ cmd_up() {
 		fi
 		sleep 0.2
 	done
+	printf 'endpoint=http://127.0.0.1:%s\n' "$port" >"$d/server.env"
 	log "ready after $((SECONDS - start))s: http://127.0.0.1:$port"
 	echo "http://127.0.0.1:$port"
 }

@@ -113,6 +113,7 @@ pub fn ceph() -> &'static S3Server {
             &[port.to_string(), mon.to_string()],
             port,
             &dir.join("run").join("rgw.a.pid"),
+            &format!("endpoint=http://127.0.0.1:{port}\naccess_key={access_key}\n"),
             &[
                 ("S3TEST_CEPH_ACCESS_KEY", &access_key),
                 ("S3TEST_CEPH_SECRET_KEY", &secret_key),
@@ -144,6 +145,7 @@ pub fn moto() -> &'static S3Server {
             &[port.to_string()],
             port,
             &dir.join("moto.pid"),
+            &format!("endpoint=http://127.0.0.1:{port}\n"),
             &[],
         )?;
         Ok(S3Server {
@@ -162,13 +164,15 @@ pub fn moto() -> &'static S3Server {
 }
 
 /// Make sure the server `name` runs: under an exclusive flock, reuse it if its pid file names a
-/// live process and its port answers HTTP, else run `tests/scripts/<script> up DIR ARGS...`.
+/// live process, the `server.env` its script wrote (endpoint, access key) is `server_env`, and its
+/// port answers HTTP; else run `tests/scripts/<script> up DIR ARGS...`.
 fn ensure_up(
     name: &str,
     script: &str,
     args: &[String],
     port: u16,
     pid_file: &Path,
+    server_env: &str,
     envs: &[(&str, &str)],
 ) -> Result<(), String> {
     let state = state_dir();
@@ -183,12 +187,18 @@ fn ensure_up(
         .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
     flock_exclusive(&lock).map_err(|e| format!("flock {}: {e}", lock_path.display()))?;
 
-    if pid_alive(pid_file) && http_answers(port) {
+    let same_server = fs::read_to_string(dir.join("server.env")).is_ok_and(|s| s == server_env);
+    if same_server && pid_alive(pid_file) && http_answers(port) {
         return Ok(()); // lock released when `lock` drops
     }
 
     let script_path = workspace_root().join("tests").join("scripts").join(script);
-    eprintln!("[s3test] starting {name} with {} up", script_path.display());
+    eprintln!(
+        "[s3test] starting {name}: {} up {} {}",
+        script_path.display(),
+        dir.display(),
+        args.join(" ")
+    );
     let started = std::time::Instant::now();
     let mut cmd = Command::new("bash");
     cmd.arg(&script_path).arg("up").arg(&dir).args(args);

@@ -325,6 +325,23 @@ pub fn backup(spec: &JobSpec, catalog: Option<&Catalog>) -> JobReport {
     backup_with(loader::load(spec.flavour), spec, catalog)
 }
 
+/// Runs a backup job against the plugin library at `path`, routed by command name `name`
+/// (a copy per flavour is loaded, since `loadPlugin` state is per loaded image).
+pub fn backup_plugin(path: &std::path::Path, name: &str, spec: &JobSpec) -> JobReport {
+    let copy = loader::target_dir().join(format!(
+        "harness-plugins/{}-{:?}.so",
+        name, spec.flavour
+    ));
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    if !copy.exists() {
+        std::fs::copy(path, &copy).unwrap();
+    }
+    let loaded = loader::load_path(spec.flavour, &copy, name)
+        .unwrap_or_else(|e| panic!("harness: {e}"));
+    assert!(loaded.facts.rejection.is_none(), "{:?}", loaded.facts);
+    backup_with(loaded, spec, None)
+}
+
 pub(crate) fn backup_with(
     loaded: &'static Loaded,
     spec: &JobSpec,
@@ -359,6 +376,7 @@ pub(crate) fn backup_with(
             .unwrap_or_else(|| spec.flavour.default_read_size()),
         cancel_after: spec.cancel_after_files,
         cancel_fired: false,
+        on_entry: spec.on_entry.clone(),
         entries: 0,
         files: Vec::new(),
         unchanged: Vec::new(),
@@ -402,6 +420,7 @@ struct BackupRun {
     read_size: usize,
     cancel_after: Option<usize>,
     cancel_fired: bool,
+    on_entry: Option<crate::harness::EntryHook>,
     /// Entries accepted so far (startBackupFile OK with a valid type).
     entries: usize,
     files: Vec<SavedFile>,
@@ -642,6 +661,9 @@ impl BackupRun {
         let st = p.state();
         let fname = v.fname.clone().unwrap_or_default();
         let shown = String::from_utf8_lossy(&fname).into_owned();
+        if let Some(hook) = &self.on_entry {
+            (hook.0)(&fname);
+        }
         if ft::is_object(v.ftype) {
             self.objects.push(RestoreObjectRecord {
                 ftype: v.ftype,

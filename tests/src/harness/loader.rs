@@ -60,6 +60,8 @@ fn build_plugins() {
         "s3-fd-bareos",
         "-p",
         "s3-fd-bacula",
+        "-p",
+        "fault-fd",
         "--target-dir",
     ])
     .arg(target_dir())
@@ -96,6 +98,12 @@ pub fn plugin_so(f: Flavour) -> PathBuf {
         Flavour::Bareos => "libs3_fd_bareos.so",
         Flavour::Bacula => "libs3_fd_bacula.so",
     })
+}
+
+/// Path of the test-only SDK plugin `tests/fault-plugin` (built with the plugins).
+pub fn fault_plugin_so() -> PathBuf {
+    plugin_so(Flavour::Bareos);
+    profile_dir().join("libfault_fd.so")
 }
 
 /// What `loadPlugin` returned and what the daemon's checks made of it.

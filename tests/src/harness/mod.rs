@@ -12,7 +12,12 @@
 //! `job` (per-job core state: messages, accurate list, `checkChanges`), `bareos_host` /
 //! `bacula_host` (each flavour's core table, callbacks and packets), `catalog` (the director's
 //! view across a job chain), `volume` (saved data, spilled to temp files), `watchdog` (every call
-//! into the plugin is bounded).
+//! into the plugin is bounded), `shim` (glue to the C-variadic callbacks in `src/host_shim.c`),
+//! `selftest` (the emulation checked end to end against `fake_plugin.c`, a tiny C plugin built
+//! for both ABIs by `build.rs`).
+//!
+//! Environment: `HARNESS_NO_BUILD=1` skips the `cargo build` of the plugins;
+//! `HARNESS_CALL_TIMEOUT_SECS` bounds each call into a plugin (default 300).
 
 mod bacula_host;
 mod bareos_host;
@@ -30,9 +35,9 @@ mod watchdog;
 use std::sync::Arc;
 
 pub use catalog::Catalog;
-pub use driver::{backup, estimate, restore};
+pub use driver::{backup, backup_plugin, estimate, restore};
 pub use job::orphan_callbacks;
-pub use loader::{plugin_facts, plugin_so, probe_wrong_core_table, PluginFacts, WrongTableOutcome};
+pub use loader::{fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table, PluginFacts, WrongTableOutcome};
 pub use volume::DataRef;
 
 /// Which daemon the harness plays.
@@ -80,6 +85,19 @@ pub struct JobSpec {
     pub cancel_after_files: Option<usize>,
     /// IO_READ count; default 262144 (Bareos) / 65536 (Bacula).
     pub read_size: Option<usize>,
+    /// Called with each entry's name after `startBackupFile` returned it, before the core
+    /// saves it (a test's way to act "between listing and GET").
+    pub on_entry: Option<EntryHook>,
+}
+
+/// A test callback run by the harness at a point of the job (see [`JobSpec::on_entry`]).
+#[derive(Clone)]
+pub struct EntryHook(pub Arc<dyn Fn(&[u8]) + Send + Sync>);
+
+impl std::fmt::Debug for EntryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EntryHook")
+    }
 }
 
 impl JobSpec {
@@ -95,6 +113,7 @@ impl JobSpec {
             plugin_options: Vec::new(),
             cancel_after_files: None,
             read_size: None,
+            on_entry: None,
         }
     }
 }

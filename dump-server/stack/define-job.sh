@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Add (or replace) a plugin backup job of the local dump server: a FileSet "<JOB>-set" whose
+# Include has the given Plugin line, and a Job "<JOB>" using it (to the virtual tape library,
+# with data spooling). If the director runs, it is reloaded and the job checked.
+#
+#   define-job.sh JOB 'PLUGIN STRING' [--accurate]
+#   define-job.sh --remove JOB
+#
+# e.g. define-job.sh backup-photos \
+#        's3:bucket=photos:endpoint=http://127.0.0.1:18480:credentials_file=/root/.s3creds:profile=rgw'
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[[ -f $ETC/bacula-dir.conf ]] || die "no configuration yet: run configure.sh first"
+
+valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "invalid job name '$1'"; }
+
+if [[ ${1:-} == --remove ]]; then
+	valid_name "${2:?usage: define-job.sh --remove JOB}"
+	rm -f "$ETC/jobs/$2.conf"
+else
+	job=${1:?usage: define-job.sh JOB 'PLUGIN STRING' [--accurate]}
+	plugin=${2:?usage: define-job.sh JOB 'PLUGIN STRING' [--accurate]}
+	valid_name "$job"
+	accurate=no
+	case ${3:-} in
+	--accurate) accurate=yes ;;
+	"") ;;
+	*) die "unknown argument '$3'" ;;
+	esac
+	# In a quoted config string, \ and " need a backslash (so the plugin's own "\:" escape is
+	# written "\\:" here).
+	quoted=${plugin//\\/\\\\}
+	quoted=${quoted//\"/\\\"}
+	cat >"$ETC/jobs/$job.conf.new" <<CONF
+# Written by define-job.sh
+FileSet {
+  Name = "$job-set"
+  Include {
+    # Only signature (and compression) make sense for plugin files: no checkfilechanges,
+    # no sparse (the plugin streams objects, there is nothing on disk to compare).
+    Options {
+      signature = MD5
+    }
+    Plugin = "$quoted"
+  }
+}
+
+Job {
+  Name = "$job"
+  JobDefs = S3Job
+  FileSet = "$job-set"
+  Accurate = $accurate
+}
+CONF
+	chmod 600 "$ETC/jobs/$job.conf.new"
+	mv "$ETC/jobs/$job.conf.new" "$ETC/jobs/$job.conf"
+fi
+write_jobs_index
+
+# Check the whole configuration before the running director sees it.
+if ! check=$(/usr/sbin/bacula-dir -t -c "$ETC/bacula-dir.conf" 2>&1); then
+	echo "$check" >&2
+	die "the director configuration does not load (see above)"
+fi
+
+if pid_of dir >/dev/null; then
+	out=$(printf 'reload\nshow job=%s\nquit\n' "${job:-RestoreFiles}" | bcon 60) ||
+		die "bconsole reload failed: $out"
+	if [[ -n ${job:-} ]] && ! grep -q "Job: name=$job " <<<"$out"; then
+		echo "$out" >&2
+		die "the director does not show job $job after reload"
+	fi
+fi
+echo "define-job.sh: ${job:+job $job ($accurate accurate) }written; jobs: $(cd "$ETC/jobs" && ls | sed 's/\.conf$//' | tr '\n' ' ')" >&2

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Start the local dump server: storage daemon, file daemon (with s3-fd.so), director, each in
+# the foreground mode (-f) of its binary, in the background of this script, logging to
+# var/log/<daemon>.out. Writes the configuration first if there is none. Labels the virtual
+# tapes on first start. Idempotent: daemons that already run are left alone.
+#
+#   DUMP_PLUGIN=/path/libs3_fd_bacula.so start.sh
+#
+# DUMP_PLUGIN is copied as a real file (the fd skips symlinks) named s3-fd.so into the Plugin
+# Directory; if it changed while the fd runs, the fd is restarted to load the new one.
+# Default: <repo>/target/release/libs3_fd_bacula.so.
+# DUMP_WATCH_PID=PID: also start a watchdog that runs stop.sh once process PID is gone (the
+# e2e tests pass their own pid, so no daemon outlives the test run).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PLUGIN_SRC=${DUMP_PLUGIN:-$REPO_ROOT/target/release/libs3_fd_bacula.so}
+[[ -f $PLUGIN_SRC ]] || die "plugin $PLUGIN_SRC not found (build it: cargo build --release -p s3-fd-bacula, or set DUMP_PLUGIN)"
+
+if [[ ! -f $ETC/bacula-dir.conf || ! -s $CATALOG ]]; then
+	"$STACK_DIR/configure.sh"
+fi
+mkdir -p "$RUN" "$LOG" "$PLUGINS"
+
+# The plugin: a real file named s3-fd.so. Nothing else goes into the Plugin Directory (the fd
+# loads every *-fd.so there).
+plugin_changed=false
+if ! cmp -s "$PLUGIN_SRC" "$PLUGINS/s3-fd.so"; then
+	install -m 0755 "$PLUGIN_SRC" "$PLUGINS/s3-fd.so.new"
+	mv -f "$PLUGINS/s3-fd.so.new" "$PLUGINS/s3-fd.so"
+	plugin_changed=true
+fi
+
+stop_one() { # NAME: TERM, then KILL after 10 s
+	local pid i
+	pid=$(pid_of "$1") || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$RUN/$1.pid"
+}
+
+start_one() { # NAME BINARY CONFIG PORT [ARGS...]
+	local name=$1 bin=$2 conf=$3 port=$4 pid
+	shift 4
+	if pid=$(pid_of "$name"); then
+		echo "start.sh: $name already runs (pid $pid)" >&2
+		return 0
+	fi
+	if wait_port "$port" 0; then
+		die "port $port is taken by another program; choose other ports (DUMP_*_PORT)"
+	fi
+	echo "===== $(date '+%F %T') start" >>"$LOG/$name.out"
+	# -f: stay in the foreground, so $! is the daemon; -P: no pid file of its own (we keep ours).
+	# setsid: no controlling terminal, no signals from the caller's process group.
+	setsid "$bin" -f -P -c "$conf" "$@" </dev/null >>"$LOG/$name.out" 2>&1 &
+	pid=$!
+	echo "$pid" >"$RUN/$name.pid"
+	if ! wait_port "$port" 30; then
+		tail -n 30 "$LOG/$name.out" >&2
+		die "$name (pid $pid) did not listen on port $port within 30 s (log above)"
+	fi
+	echo "start.sh: $name up (pid $pid, 127.0.0.1:$port)" >&2
+}
+
+if $plugin_changed && pid_of fd >/dev/null; then
+	echo "start.sh: s3-fd.so changed; restarting the file daemon" >&2
+	stop_one fd
+fi
+
+fd_args=()
+if [[ $DUMP_FD_DEBUG != 0 ]]; then fd_args=(-d "$DUMP_FD_DEBUG" -dt); fi
+start_one sd /usr/sbin/bacula-sd "$ETC/bacula-sd.conf" "$DUMP_SD_PORT"
+start_one fd /usr/sbin/bacula-fd "$ETC/bacula-fd.conf" "$DUMP_FD_PORT" "${fd_args[@]}"
+start_one dir /usr/sbin/bacula-dir "$ETC/bacula-dir.conf" "$DUMP_DIR_PORT"
+
+# Watchdog (optional): stop the stack when process DUMP_WATCH_PID ends.
+if [[ -n ${DUMP_WATCH_PID:-} ]]; then
+	if pid=$(pid_of watch); then kill "$pid" 2>/dev/null || true; fi
+	setsid bash -c '
+		while kill -0 "$1" 2>/dev/null; do sleep 1; done
+		rm -f "$2"
+		exec "$3"' watchdog "$DUMP_WATCH_PID" "$RUN/watch.pid" "$STACK_DIR/stop.sh" \
+		</dev/null >>"$LOG/watchdog.out" 2>&1 &
+	echo $! >"$RUN/watch.pid"
+fi
+
+# Label the virtual tapes once: barcodes VT0001.. in slots 1..N go to pool VTapes.
+if [[ ! -f $VAR/dir/.tapes-labelled ]]; then
+	last=$(printf 'VT%04d' "$DUMP_SLOTS")
+	out=$(printf 'label storage=VChanger pool=VTapes barcodes slots=1-%d drive=0 yes\nyes\nquit\n' \
+		"$DUMP_SLOTS" | bcon 300) || true
+	if grep -q "Volume \"$last\".*successfully created\|Volume \"$last\".*already exists" <<<"$out"; then
+		touch "$VAR/dir/.tapes-labelled"
+		echo "start.sh: virtual tapes VT0001-$last labelled into pool VTapes" >&2
+	else
+		echo "$out" | tail -n 30 >&2
+		die "labelling the virtual tapes failed (bconsole output above)"
+	fi
+fi
+
+# The fd must have loaded s3-fd.so: ask it.
+out=$(printf 'status client=%s\nquit\n' "$FD_NAME" | bcon 60) || true
+if ! grep -q 'Plugin:.*s3-fd\.so\|s3-fd\.so' <<<"$out"; then
+	echo "$out" | tail -n 20 >&2
+	tail -n 20 "$LOG/fd.out" >&2
+	die "the file daemon did not load s3-fd.so (status client and fd.out above)"
+fi
+echo "start.sh: file daemon loaded: $(grep -o 'Plugin: .*' <<<"$out" | head -1)" >&2
