@@ -92,7 +92,10 @@ pub struct JobSpec {
 
 /// A test callback run by the harness at a point of the job (see [`JobSpec::on_entry`]).
 #[derive(Clone)]
-pub struct EntryHook(pub Arc<dyn Fn(&[u8]) + Send + Sync>);
+pub struct EntryHook(pub Arc<EntryFn>);
+
+/// The function behind an [`EntryHook`]: gets the entry's name.
+pub type EntryFn = dyn Fn(&[u8]) + Send + Sync;
 
 impl std::fmt::Debug for EntryHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
