@@ -63,6 +63,11 @@ if grep -q 'Invalid path given\|No files marked\|^0 files\? marked\|No files sel
 	! grep -q 'Job queued\. JobId=' <<<"$out"; then
 	echo "$out" >&2
 	echo "restore.sh: the selection failed (bconsole session above)" >&2
+	# Part of the selection may have worked and queued a job: do not let it run.
+	if jobid=$(sed -n 's/.*Job queued\. JobId=\([0-9][0-9]*\).*/\1/p' <<<"$out" | tail -1) &&
+		[[ -n $jobid ]]; then
+		printf 'cancel jobid=%s yes\nquit\n' "$jobid" | bcon 60 >/dev/null || true
+	fi
 	exit 3
 fi
 jobid=$(sed -n 's/.*Job queued\. JobId=\([0-9][0-9]*\).*/\1/p' <<<"$out" | tail -1)

@@ -32,6 +32,8 @@ pub struct Since {
     pub level: u8,
     /// For Incremental/Differential: the since time minus the margin.
     pub reference: Option<i64>,
+    /// Accurate job: the daemon's catalog decides what changed (and learns what was seen).
+    pub accurate: bool,
 }
 
 impl Since {
@@ -205,7 +207,14 @@ impl BackupJob {
             }
             sp.set_file(attributes(size, mtime));
             if let Some(reference) = self.since.reference {
-                if !sp.check_changes(reference)? {
+                // Without accurate mode the daemon's check is only this time comparison, but
+                // Bacula 9.6 cannot take our reference time: decide here, alike for both.
+                let changed = if self.since.accurate {
+                    sp.check_changes(reference)?
+                } else {
+                    self.since.maybe_changed(mtime)
+                };
+                if !changed {
                     sp.mark_unchanged();
                     self.stats.unchanged += 1;
                     return Ok(true);

@@ -54,7 +54,11 @@ impl S3Plugin {
                 .map(|t| t - margin),
             _ => None,
         };
-        Since { level, reference }
+        Since {
+            level,
+            reference,
+            accurate: host.accurate(),
+        }
     }
 
     fn start_backup(&mut self, host: &Host<'_>, command: &str, mode: Mode) -> PluginResult<()> {

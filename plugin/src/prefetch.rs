@@ -153,7 +153,16 @@ impl ListTask {
                 page = self.pages.next_page() => page,
             };
             let page = match page {
-                Ok(Some(page)) => page,
+                Ok(Some(page)) => {
+                    log::debug!(
+                        "listed {} keys of s3://{}/{} (more: {})",
+                        page.objects.len(),
+                        self.config.bucket,
+                        self.config.prefix,
+                        page.next.is_some()
+                    );
+                    page
+                }
                 Ok(None) => return,
                 Err(failure) => {
                     let _ = self.tx.send(Err(ListingFailed(failure))).await;
@@ -265,6 +274,7 @@ impl GetTask {
                 return;
             }
         };
+        log::trace!("GET s3://{}/{}: response head received", self.config.bucket, self.key);
         let head = Head {
             size: output.content_length().unwrap_or(-1),
             etag: output.e_tag().map(str::to_string),
