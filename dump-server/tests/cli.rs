@@ -1,0 +1,36 @@
+//! The CLI's name/key translation, run as the operator would run it.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dump-server")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn name_and_key_round_trip_odd_keys() {
+    for key in ["folder/", "a//b", "/lead", "100%", "sp ace/ü"] {
+        let (code, name, _) = run(&["name", "photos", key]);
+        assert_eq!(code, 0);
+        let name = name.trim_end_matches('\n');
+        assert!(name.starts_with("/photos/") && !name.contains("//"), "{name}");
+        let (code, back, _) = run(&["key", "photos", name]);
+        assert_eq!(code, 0);
+        assert_eq!(back.trim_end_matches('\n'), key);
+    }
+    assert_eq!(run(&["name", "b", "folder/"]).1, "/b/folder/%\n");
+}
+
+#[test]
+fn a_foreign_name_is_an_error_naming_it() {
+    let (code, _, err) = run(&["key", "photos", "/other/x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/other/x") && err.contains("/photos/"), "{err}");
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("name") && out.contains("key"));
+}
