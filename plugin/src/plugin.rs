@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backup::{BackupJob, Mode, Since};
 use crate::client;
-use crate::options::{parse_pairs, Options};
+use crate::options::{parse_pairs, Options, PLUGIN_NAME};
 use crate::restore_local::LocalRestore;
 
 enum Work {
@@ -35,6 +35,13 @@ pub struct S3Plugin {
 
 fn option_error(e: impl std::fmt::Display) -> PluginError {
     PluginError::fatal(format!("s3: {e}"))
+}
+
+/// Bareos 23.x and 24.0.0–24.0.1 send every plugin's options to every plugin: ours start
+/// with `s3:` or are bare `key=value` pairs; `other:…` belongs to another plugin.
+fn addressed_to_us(options: &str) -> bool {
+    let first = options.trim().split(':').next().unwrap_or("");
+    first == PLUGIN_NAME || first.contains('=')
 }
 
 impl S3Plugin {
@@ -126,8 +133,10 @@ impl FdPlugin for S3Plugin {
             Event::Level(level) => self.level = level,
             Event::Since(t) => self.since = Some(t),
             Event::NewPluginOptions(text) => {
-                let pairs = parse_pairs(text).map_err(option_error)?;
-                self.overrides.extend(pairs);
+                if addressed_to_us(text) {
+                    let pairs = parse_pairs(text).map_err(option_error)?;
+                    self.overrides.extend(pairs);
+                }
             }
             Event::BackupCommand(command) => self.start_backup(host, command, Mode::Backup)?,
             Event::EstimateCommand(command) => self.start_backup(host, command, Mode::Estimate)?,
@@ -215,5 +224,18 @@ impl FdPlugin for S3Plugin {
 
     fn check_file(&mut self, _host: &Host<'_>, name: &[u8]) -> bool {
         self.kept.contains(name) || matches!(&self.work, Work::Backup(job) if job.keep(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addressed_to_us;
+
+    #[test]
+    fn plugin_options_of_other_plugins_are_not_ours() {
+        assert!(addressed_to_us("s3:bucket=other"));
+        assert!(addressed_to_us("bucket=other:prefix=x"));
+        assert!(!addressed_to_us("python:module_name=foo"));
+        assert!(!addressed_to_us("s3x:bucket=b"));
     }
 }

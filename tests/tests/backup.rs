@@ -307,3 +307,18 @@ fn cancel_ends_the_job_promptly() {
         assert!(started.elapsed() < Duration::from_secs(30));
     }
 }
+
+#[test]
+fn bareos_plugin_options_override_the_fileset_string_and_foreign_ones_are_ignored() {
+    let fx = BucketFixture::new(servers::moto(), "popts");
+    fx.seed(vec![("keep/a".into(), b"a".to_vec()), ("other/c".into(), b"c".to_vec())]);
+    let mut s = spec(Flavour::Bareos, 'F', 0, fx.command(""));
+    s.plugin_options = vec!["python:module_name=elsewhere".into(), "s3:prefix=keep/".into()];
+    let report = harness::backup(&s, None);
+    assert_ok(&report);
+    assert_eq!(names(&report), vec![format!("/{}/keep/a", fx.bucket)]);
+    s.plugin_options = vec!["s3:colour=red".into()];
+    let report = harness::backup(&s, None);
+    assert_eq!(report.status, 'f');
+    assert!(report.messages_of(msg::M_FATAL).join("").contains("colour"));
+}
