@@ -83,6 +83,8 @@ impl BackupJob {
         let config = PrefetchConfig {
             bucket: options.bucket.clone(),
             prefix: options.prefix.clone(),
+            start_after: options.start_after.clone(),
+            end_at: options.end_at.clone(),
             concurrency: options.concurrency,
             window: (options.prefetch_bytes / options.concurrency as u64).max(4096) as usize,
             read_timeout: options.read_timeout,

@@ -29,16 +29,27 @@ pub struct Pages {
     s3: S3,
     bucket: String,
     prefix: String,
+    start_after: Option<String>,
+    end_at: Option<String>,
     token: Option<String>,
     done: bool,
 }
 
 impl Pages {
-    pub fn new(s3: S3, bucket: &str, prefix: &str) -> Self {
+    /// Pages of the keys of `bucket` under `prefix`, in the range `(start_after, end_at]`.
+    pub fn new(
+        s3: S3,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<String>,
+        end_at: Option<String>,
+    ) -> Self {
         Pages {
             s3,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
+            start_after,
+            end_at,
             token: None,
             done: false,
         }
@@ -60,8 +71,10 @@ impl Pages {
         if !self.prefix.is_empty() {
             request = request.prefix(&self.prefix);
         }
-        if let Some(token) = &self.token {
-            request = request.continuation_token(token);
+        match (&self.token, &self.start_after) {
+            (Some(token), _) => request = request.continuation_token(token),
+            (None, Some(after)) => request = request.start_after(after),
+            (None, None) => {}
         }
         let out = request.send().await.map_err(|e| classify(&e))?;
         let encoded = out.encoding_type() == Some(&EncodingType::Url);
@@ -82,7 +95,17 @@ impl Pages {
                 etag: o.e_tag().map(str::to_string),
             });
         }
-        let next = if out.is_truncated() == Some(true) {
+        // Keys come in UTF-8 byte order, as Rust compares strings: past end_at, stop.
+        let mut past_end = false;
+        if let Some(end) = &self.end_at {
+            if let Some(first_beyond) = objects.iter().position(|o| o.key.as_str() > end.as_str()) {
+                objects.truncate(first_beyond);
+                past_end = true;
+            }
+        }
+        let next = if past_end {
+            None
+        } else if out.is_truncated() == Some(true) {
             let token = out.next_continuation_token().map(str::to_string).ok_or_else(|| {
                 Failure::Other("the server cut a listing page without a continuation token".into())
             })?;

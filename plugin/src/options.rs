@@ -20,6 +20,11 @@ pub struct Options {
     pub path_style: bool,
     /// Only keys starting with this are backed up.
     pub prefix: String,
+    /// Key range (a shard): only keys after this one (exclusive, as S3's StartAfter) …
+    pub start_after: Option<String>,
+    /// … and up to this one (inclusive). Shards `(k0, k1]`, `(k1, k2]`, … cover a bucket
+    /// exactly, whatever keys are added later.
+    pub end_at: Option<String>,
     /// AWS shared-credentials file (must not be group/world readable).
     pub credentials_file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -45,6 +50,8 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("region", "region (default: from the AWS profile/environment, else us-east-1)"),
     ("path_style", "yes/no: path-style addressing (default: yes with endpoint, no on AWS)"),
     ("prefix", "only keys starting with this prefix"),
+    ("start_after", "key range: only keys after this key (exclusive)"),
+    ("end_at", "key range: only keys up to this key (inclusive)"),
     ("credentials_file", "AWS shared-credentials file, mode 0600 (default: the AWS credential chain)"),
     ("profile", "profile in the credentials file or AWS config (default: default)"),
     ("concurrency", "objects fetched in parallel (default 8, 1-256)"),
@@ -216,12 +223,19 @@ impl Options {
                 None => Ok(None),
             }
         };
+        if let (Some(a), Some(b)) = (get("start_after"), get("end_at")) {
+            if a >= b {
+                return Err(bad("end_at", format!("'{b}' is not after start_after '{a}'")));
+            }
+        }
         Ok(Options {
             bucket,
             endpoint,
             region: non_empty("region")?,
             path_style,
             prefix: get("prefix").unwrap_or("").to_string(),
+            start_after: non_empty("start_after")?,
+            end_at: non_empty("end_at")?,
             credentials_file: non_empty("credentials_file")?.map(PathBuf::from),
             profile: non_empty("profile")?,
             concurrency: match get("concurrency") {
@@ -243,9 +257,24 @@ impl Options {
         })
     }
 
-    /// `s3://bucket/prefix` for messages.
+    /// `s3://bucket/prefix` (and the key range) for messages.
     pub fn location(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+        let mut l = format!("s3://{}/{}", self.bucket, self.prefix);
+        match (&self.start_after, &self.end_at) {
+            (None, None) => {}
+            (a, b) => l.push_str(&format!(
+                " (keys after '{}' up to '{}')",
+                a.as_deref().unwrap_or(""),
+                b.as_deref().unwrap_or("")
+            )),
+        }
+        l
+    }
+
+    /// Whether `key` is in the key range (the prefix is applied by the listing).
+    pub fn in_range(&self, key: &str) -> bool {
+        self.start_after.as_deref().is_none_or(|a| key > a)
+            && self.end_at.as_deref().is_none_or(|b| key <= b)
     }
 
     /// The endpoint for messages.
@@ -313,6 +342,20 @@ mod tests {
         let e = parse("s3:bucket=b:credentials_file=").unwrap_err();
         assert_eq!(e.option, "credentials_file");
         assert!(parse("s3:bucket=b\\").is_err());
+    }
+
+    #[test]
+    fn key_range() {
+        let o = parse("s3:bucket=b:start_after=k10:end_at=k20").unwrap();
+        assert!(!o.in_range("k10"));
+        assert!(o.in_range("k10a"));
+        assert!(o.in_range("k20"));
+        assert!(!o.in_range("k20a"));
+        assert!(o.location().contains("after 'k10' up to 'k20'"));
+        let e = parse("s3:bucket=b:start_after=z:end_at=a").unwrap_err();
+        assert_eq!(e.option, "end_at");
+        let open = parse("s3:bucket=b:end_at=m").unwrap();
+        assert!(open.in_range("") && open.in_range("m") && !open.in_range("n"));
     }
 
     #[test]

@@ -26,6 +26,8 @@ const ITEM_QUEUE: usize = 2000;
 pub struct PrefetchConfig {
     pub bucket: String,
     pub prefix: String,
+    pub start_after: Option<String>,
+    pub end_at: Option<String>,
     pub concurrency: usize,
     /// Byte window of each object in flight.
     pub window: usize,
@@ -79,7 +81,13 @@ impl Pipeline {
     ) -> Pipeline {
         let (tx, items) = mpsc::channel(ITEM_QUEUE);
         let task = ListTask {
-            pages: Pages::new(s3.clone(), &config.bucket, &config.prefix),
+            pages: Pages::new(
+                s3.clone(),
+                &config.bucket,
+                &config.prefix,
+                config.start_after.clone(),
+                config.end_at.clone(),
+            ),
             s3: s3.clone(),
             config: config.clone(),
             slots: Arc::new(Semaphore::new(config.concurrency)),

@@ -322,3 +322,44 @@ fn bareos_plugin_options_override_the_fileset_string_and_foreign_ones_are_ignore
     assert_eq!(report.status, 'f');
     assert!(report.messages_of(msg::M_FATAL).join("").contains("colour"));
 }
+
+#[test]
+fn key_ranges_cover_the_bucket_exactly_and_incrementals_hold_per_shard() {
+    let fx = BucketFixture::new(servers::moto(), "shards");
+    fx.seed((0..100).map(|i| (format!("k{i:03}"), data(i, 50))).collect());
+    let shards = [":end_at=k032", ":start_after=k032:end_at=k065", ":start_after=k065"];
+    let t0 = now();
+    let mut catalogs = Vec::new();
+    let mut all = Vec::new();
+    for s in shards {
+        let report = harness::backup(&spec(Flavour::Bareos, 'F', 0, fx.command(s)), None);
+        assert_ok(&report);
+        all.extend(names(&report));
+        let mut c = Catalog::new();
+        c.apply(&report);
+        catalogs.push(c);
+    }
+    let mut expected: Vec<String> = (0..100).map(|i| format!("/{}/k{i:03}", fx.bucket)).collect();
+    all.sort();
+    expected.sort();
+    assert_eq!(all, expected, "shards must cover every key exactly once");
+
+    // A key added between two boundaries lands in exactly one shard; a deletion is recorded
+    // only by the shard that held the key.
+    sleep_past(t0, 1);
+    fx.server.put(&fx.bucket, "k032a", b"new".to_vec());
+    fx.server.delete(&fx.bucket, "k050");
+    let mut saved = Vec::new();
+    let mut deleted = Vec::new();
+    for (s, catalog) in shards.iter().zip(&catalogs) {
+        let mut incr = spec(Flavour::Bareos, 'I', t0, fx.command(s));
+        incr.accurate = true;
+        let report = harness::backup(&incr, Some(catalog));
+        assert_ok(&report);
+        saved.push(names(&report));
+        deleted.push(report.deleted.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect::<Vec<_>>());
+    }
+    let new_name = format!("/{}/k032a", fx.bucket);
+    assert_eq!(saved, vec![vec![], vec![new_name], vec![]]);
+    assert_eq!(deleted, vec![vec![], vec![format!("/{}/k050", fx.bucket)], vec![]]);
+}
