@@ -158,7 +158,11 @@ unsafe extern "C" fn free_plugin<P: FdPlugin>(ctx: *mut bpContext) -> bRC {
     bRC_OK
 }
 
-unsafe extern "C" fn plugin_value(_ctx: *mut bpContext, _var: pVariable, _value: *mut c_void) -> bRC {
+unsafe extern "C" fn plugin_value(
+    _ctx: *mut bpContext,
+    _var: pVariable,
+    _value: *mut c_void,
+) -> bRC {
     bRC_OK
 }
 

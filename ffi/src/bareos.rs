@@ -6,12 +6,12 @@ use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::boundary;
-use crate::shim::text;
 use crate::host::RawHost;
 use crate::job::{dispatch, report, JobSlot};
 use crate::logger;
 use crate::packets::{IoRequest, RestoreFile, SavePacket};
 use crate::plugin::{CreateStatus, Event, FdPlugin, NextFile, RestoreObject};
+use crate::shim::text;
 use crate::sys::bareos::*;
 
 /// Interface version of bareos-fd 21 … 25 (and master).
@@ -174,8 +174,23 @@ unsafe extern "C" fn new_plugin<P: FdPlugin>(ctx: *mut PluginContext) -> bRC {
         // SAFETY: count first, then that many event numbers, as the daemon reads them.
         unsafe {
             register(
-                ctx, e.len() as _, e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9],
-                e[10], e[11], e[12], e[13], e[14],
+                ctx,
+                e.len() as _,
+                e[0],
+                e[1],
+                e[2],
+                e[3],
+                e[4],
+                e[5],
+                e[6],
+                e[7],
+                e[8],
+                e[9],
+                e[10],
+                e[11],
+                e[12],
+                e[13],
+                e[14],
             )
         }
     });
@@ -248,4 +263,3 @@ crate::shim::plugin_callbacks!(PluginContext, SavePacket::bareos, RestoreFile::f
 pub fn host_accepted() -> bool {
     !CORE.load(Ordering::Acquire).is_null()
 }
-

@@ -79,12 +79,28 @@ impl Host<'_> {
             match self.raw {
                 RawHost::Bareos { ctx, core } => {
                     if let Some(f) = core.JobMessage {
-                        f(ctx, FILE.as_ptr(), 0, bareos_type(level), 0, c"%s".as_ptr(), text.as_ptr());
+                        f(
+                            ctx,
+                            FILE.as_ptr(),
+                            0,
+                            bareos_type(level),
+                            0,
+                            c"%s".as_ptr(),
+                            text.as_ptr(),
+                        );
                     }
                 }
                 RawHost::Bacula { ctx, core } => {
                     if let Some(f) = core.JobMessage {
-                        f(ctx, FILE.as_ptr(), 0, bacula_type(level), 0, c"%s".as_ptr(), text.as_ptr());
+                        f(
+                            ctx,
+                            FILE.as_ptr(),
+                            0,
+                            bacula_type(level),
+                            0,
+                            c"%s".as_ptr(),
+                            text.as_ptr(),
+                        );
                     }
                 }
             }
@@ -102,12 +118,26 @@ impl Host<'_> {
             match self.raw {
                 RawHost::Bareos { ctx, core } => {
                     if let Some(f) = core.DebugMessage {
-                        f(ctx, FILE.as_ptr(), 0, level, c"%s\n".as_ptr(), text.as_ptr());
+                        f(
+                            ctx,
+                            FILE.as_ptr(),
+                            0,
+                            level,
+                            c"%s\n".as_ptr(),
+                            text.as_ptr(),
+                        );
                     }
                 }
                 RawHost::Bacula { ctx, core } => {
                     if let Some(f) = core.DebugMessage {
-                        f(ctx, FILE.as_ptr(), 0, level, c"%s\n".as_ptr(), text.as_ptr());
+                        f(
+                            ctx,
+                            FILE.as_ptr(),
+                            0,
+                            level,
+                            c"%s\n".as_ptr(),
+                            text.as_ptr(),
+                        );
                     }
                 }
             }
@@ -124,12 +154,20 @@ impl Host<'_> {
     /// Reads a `char*` variable (copied).
     fn get_string(&self, bareos_var: u32, bacula_var: u32) -> Option<String> {
         let mut value: *const c_char = std::ptr::null();
-        let ok = self.get_raw(bareos_var, bacula_var, (&mut value as *mut *const c_char).cast());
+        let ok = self.get_raw(
+            bareos_var,
+            bacula_var,
+            (&mut value as *mut *const c_char).cast(),
+        );
         if !ok || value.is_null() {
             return None;
         }
         // SAFETY: the daemon returned a NUL-terminated string valid during this call.
-        Some(unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+        Some(
+            unsafe { CStr::from_ptr(value) }
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 
     fn get_raw(&self, bareos_var: u32, bacula_var: u32, out: *mut c_void) -> bool {

@@ -35,7 +35,11 @@ impl<P: FdPlugin> JobSlot<P> {
         let plugin = boundary::call("newPlugin", Some(host), None, || {
             Some(P::new(&Host::new(host), cancel.clone()))
         })
-        .unwrap_or_else(|| Err(PluginError::fatal("s3-fd: plugin instance creation panicked")));
+        .unwrap_or_else(|| {
+            Err(PluginError::fatal(
+                "s3-fd: plugin instance creation panicked",
+            ))
+        });
         if let Err(e) = &plugin {
             // No job message here: Bacula takes one before the job reply as a rejection.
             Host::new(host).debug(10, &format!("s3-fd: newPlugin failed: {e}"));

@@ -18,13 +18,12 @@ mod host;
 mod job;
 mod logger;
 mod packets;
-mod shim;
 mod plugin;
+mod shim;
 
 pub use cancel::CancelToken;
 pub use host::{Flavour, Host};
 pub use packets::{FileAttributes, FileKind, IoFailure, IoRequest, RestoreFile, SavePacket};
 pub use plugin::{
-    CreateStatus, Event, FdPlugin, MessageLevel, NextFile, PluginError, PluginInfo,
-    PluginResult,
+    CreateStatus, Event, FdPlugin, MessageLevel, NextFile, PluginError, PluginInfo, PluginResult,
 };

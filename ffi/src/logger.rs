@@ -84,7 +84,10 @@ pub(crate) fn flush_pending(host: &Host<'_>) {
     };
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        host.debug(50, &format!("s3-fd: {dropped} debug records dropped (queue full)"));
+        host.debug(
+            50,
+            &format!("s3-fd: {dropped} debug records dropped (queue full)"),
+        );
     }
     for (level, text) in drained {
         host.debug(level, &text);

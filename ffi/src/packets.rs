@@ -75,7 +75,11 @@ impl<'a> SavePacket<'a> {
             RawSave::Bacula(sp) => sp.cmd as *const c_char,
         };
         // SAFETY: the daemon sets cmd to a NUL-terminated string valid during the call.
-        (!cmd.is_null()).then(|| unsafe { CStr::from_ptr(cmd) }.to_string_lossy().into_owned())
+        (!cmd.is_null()).then(|| {
+            unsafe { CStr::from_ptr(cmd) }
+                .to_string_lossy()
+                .into_owned()
+        })
     }
 
     /// Fills the packet with one entry.
@@ -166,7 +170,9 @@ impl<'a> SavePacket<'a> {
             }
             _ => unreachable!("packet and host are of the same flavour"),
         };
-        rc.map_err(|code| PluginError::fatal(format!("the daemon's checkChanges failed (code {code})")))
+        rc.map_err(|code| {
+            PluginError::fatal(format!("the daemon's checkChanges failed (code {code})"))
+        })
     }
 }
 
@@ -178,15 +184,24 @@ fn unsafe_zeroed_stat() -> libc::stat {
 /// One `pluginIO` request.
 pub enum IoRequest<'a> {
     /// Open for reading the entry just returned by `start_backup_file`.
-    OpenRead { name: &'a CStr },
+    OpenRead {
+        name: &'a CStr,
+    },
     /// Open for writing the file `create_file` answered `Extract` for.
-    OpenWrite { name: &'a CStr, flags: i32, mode: u32 },
+    OpenWrite {
+        name: &'a CStr,
+        flags: i32,
+        mode: u32,
+    },
     /// Fill the buffer; `Ok(0)` is end of file.
     Read(&'a mut [u8]),
     /// Write all of the buffer.
     Write(&'a [u8]),
     Close,
-    Seek { offset: i64, whence: i32 },
+    Seek {
+        offset: i64,
+        whence: i32,
+    },
 }
 
 /// A failed IO request: `errno` goes to the daemon, which writes its own message
@@ -236,9 +251,12 @@ impl<'a> RestoreFile<'a> {
     pub(crate) unsafe fn from_bareos(rp: &'a bareos::restore_pkt) -> Option<Self> {
         // SAFETY: strings in the packet are valid during the call.
         let output_name = unsafe { opt_cstr(rp.ofname) }?;
-        let original_name = if rp.pkt_size as usize >= std::mem::size_of::<bareos::restore_pkt_ext>() {
+        let original_name = if rp.pkt_size as usize
+            >= std::mem::size_of::<bareos::restore_pkt_ext>()
+        {
             // SAFETY: pkt_size says the daemon's packet is the extended (Bareos ≥ 26) layout.
-            let ext = unsafe { &*(rp as *const bareos::restore_pkt as *const bareos::restore_pkt_ext) };
+            let ext =
+                unsafe { &*(rp as *const bareos::restore_pkt as *const bareos::restore_pkt_ext) };
             unsafe { opt_cstr(ext.original_file_name) }
         } else {
             None
@@ -272,4 +290,3 @@ impl<'a> RestoreFile<'a> {
         })
     }
 }
-

@@ -147,11 +147,13 @@ pub trait FdPlugin: Sized + 'static {
 
     fn start_restore_file(&mut self, host: &Host<'_>, command: &str) -> PluginResult<()>;
 
-    fn create_file(&mut self, host: &Host<'_>, file: &RestoreFile<'_>)
-        -> PluginResult<CreateStatus>;
+    fn create_file(
+        &mut self,
+        host: &Host<'_>,
+        file: &RestoreFile<'_>,
+    ) -> PluginResult<CreateStatus>;
 
-    fn set_file_attributes(&mut self, host: &Host<'_>, file: &RestoreFile<'_>)
-        -> PluginResult<()>;
+    fn set_file_attributes(&mut self, host: &Host<'_>, file: &RestoreFile<'_>) -> PluginResult<()>;
 
     fn end_restore_file(&mut self, host: &Host<'_>) -> PluginResult<()>;
 

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::ffi::CString;
+use std::sync::Arc;
 
 use fd_ffi::{FileAttributes, FileKind, Host, IoFailure, MessageLevel, PluginError, SavePacket};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use crate::listing::Listed;
 use crate::naming::key_to_name;
 use crate::options::Options;
 use crate::prefetch::{BodyReader, Head, PendingBody, Pipeline, PrefetchConfig};
+use crate::retry::{RetryPolicy, RetryStats};
 use crate::s3_errors::{bucket_message, Failure};
 use crate::stats::Stats;
 
@@ -67,6 +69,7 @@ pub struct BackupJob {
     pub stats: Stats,
     /// Names of objects that exist but could not be saved: kept in accurate mode.
     failed_names: HashSet<Vec<u8>>,
+    retry_stats: Arc<RetryStats>,
     cancel: CancellationToken,
 }
 
@@ -80,6 +83,7 @@ impl BackupJob {
         since: Since,
         cancel: CancellationToken,
     ) -> Result<BackupJob, PluginError> {
+        let retry_stats = Arc::new(RetryStats::default());
         let config = PrefetchConfig {
             bucket: options.bucket.clone(),
             prefix: options.prefix.clone(),
@@ -88,6 +92,8 @@ impl BackupJob {
             concurrency: options.concurrency,
             window: (options.prefetch_bytes / options.concurrency as u64).max(4096) as usize,
             read_timeout: options.read_timeout,
+            retry: RetryPolicy::from_options(&options),
+            stats: retry_stats.clone(),
         };
         let wants_data = move |o: &Listed| mode == Mode::Backup && since.maybe_changed(o.mtime);
         let mut pipeline = Pipeline::start(s3.clone(), config, cancel.clone(), wants_data);
@@ -113,6 +119,7 @@ impl BackupJob {
             reader: None,
             stats: Stats::default(),
             failed_names: HashSet::new(),
+            retry_stats,
             cancel,
         })
     }
@@ -143,7 +150,13 @@ impl BackupJob {
     }
 
     /// Waits for a GET's head. `None`: the object is skipped (message sent).
-    fn await_head(&mut self, host: &Host<'_>, key: &str, name: &[u8], body: &mut PendingBody) -> Option<Head> {
+    fn await_head(
+        &mut self,
+        host: &Host<'_>,
+        key: &str,
+        name: &[u8],
+        body: &mut PendingBody,
+    ) -> Option<Head> {
         match body.head() {
             Ok(head) => Some(head),
             Err(Failure::NotFound) => {
@@ -167,7 +180,11 @@ impl BackupJob {
     }
 
     /// `startBackupFile`: fills `sp` with the next entry, or says there is none.
-    pub fn next_entry(&mut self, host: &Host<'_>, sp: &mut SavePacket<'_>) -> Result<bool, PluginError> {
+    pub fn next_entry(
+        &mut self,
+        host: &Host<'_>,
+        sp: &mut SavePacket<'_>,
+    ) -> Result<bool, PluginError> {
         self.current = None;
         loop {
             if self.cancel.is_cancelled() {
@@ -283,7 +300,12 @@ impl BackupJob {
             Err(why) => {
                 let (key, name) = (current.key.clone(), current.name.clone());
                 self.reader = None;
-                self.object_failed(host, &key, name, &format!("reading its data failed: {why}; the stored copy is incomplete"));
+                self.object_failed(
+                    host,
+                    &key,
+                    name,
+                    &format!("reading its data failed: {why}; the stored copy is incomplete"),
+                );
                 Err(IoFailure {
                     errno: libc::EIO,
                     message: None,
@@ -310,7 +332,10 @@ impl BackupJob {
     }
 
     pub fn summary(&self) -> String {
-        self.stats.summary(&self.options.location(), "saved")
+        let mut stats = self.stats.clone();
+        stats.retries = self.retry_stats.retries();
+        stats.resumed = self.retry_stats.resumed();
+        stats.summary(&self.options.location(), "saved")
     }
 }
 
@@ -318,7 +343,11 @@ impl BackupJob {
 /// LastModified has sub-second precision lost either way, but if the object was overwritten
 /// since the listing, its new time counts.
 fn adopt_head(listed: &Listed, head: &Head) -> (i64, i64) {
-    let size = if head.size >= 0 { head.size } else { listed.size };
+    let size = if head.size >= 0 {
+        head.size
+    } else {
+        listed.size
+    };
     let mtime = match (&listed.etag, &head.etag, head.mtime) {
         (Some(a), Some(b), Some(t)) if a != b => t,
         _ => listed.mtime,

@@ -9,6 +9,7 @@ use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::{
     Region, RequestChecksumCalculation, ResponseChecksumValidation, SharedCredentialsProvider,
     StalledStreamProtectionConfig,
@@ -16,6 +17,7 @@ use aws_sdk_s3::config::{
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::timeout::TimeoutConfig;
 
+use crate::http_client::{TlsHttpClient, Trust};
 use crate::options::Options;
 use crate::runtime::block_on;
 
@@ -43,7 +45,10 @@ fn check_credentials_file(options: &Options) -> Result<(), String> {
         return Ok(());
     };
     let meta = std::fs::metadata(path).map_err(|e| {
-        format!("plugin option credentials_file: cannot read {}: {e}", path.display())
+        format!(
+            "plugin option credentials_file: cannot read {}: {e}",
+            path.display()
+        )
     })?;
     if !meta.is_file() {
         return Err(format!(
@@ -62,10 +67,34 @@ fn check_credentials_file(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The HTTP client for a non-default TLS setup (`ca_file`, `verify_tls=no`), if any.
+fn tls_client(options: &Options) -> Result<Option<TlsHttpClient>, String> {
+    let trust = if !options.verify_tls {
+        Trust::Insecure
+    } else if let Some(path) = &options.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("plugin option ca_file: cannot read {}: {e}", path.display()))?;
+        Trust::Bundle(pem)
+    } else {
+        return Ok(None);
+    };
+    let client =
+        TlsHttpClient::new(&trust, CONNECT_TIMEOUT, options.read_timeout).map_err(|e| {
+            match &options.ca_file {
+                Some(path) => format!("plugin option ca_file: {} {e}", path.display()),
+                None => e,
+            }
+        })?;
+    Ok(Some(client))
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Builds the client and checks that credentials can be obtained (not yet that the server
 /// accepts them: the first request tells).
 pub fn connect(options: &Options) -> Result<S3, String> {
     check_credentials_file(options)?;
+    let tls = tls_client(options)?;
     let source = credential_source(options);
     block_on(async {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -112,12 +141,17 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             // Our own read timeout watches bodies; a body paused by back-pressure is not a stall.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            // One retry policy, ours (`retry`), for every request.
+            .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
+                    .connect_timeout(CONNECT_TIMEOUT)
                     .read_timeout(options.read_timeout)
                     .build(),
             );
+        if let Some(tls) = tls {
+            config = config.http_client(tls.shared());
+        }
         if let Some(endpoint) = &options.endpoint {
             config = config.endpoint_url(endpoint);
         }

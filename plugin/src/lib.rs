@@ -7,12 +7,14 @@
 
 pub mod backup;
 pub mod client;
+pub mod http_client;
 pub mod listing;
 pub mod naming;
 pub mod options;
 mod plugin;
 pub mod prefetch;
 pub mod restore_local;
+pub mod retry;
 pub mod runtime;
 pub mod s3_errors;
 pub mod stats;

@@ -1,10 +1,14 @@
 //! ListObjectsV2, one page of at most 1,000 keys at a time: the caller consumes pages as a
 //! stream and never holds the whole listing.
 
+use std::sync::Arc;
+
 use aws_sdk_s3::types::EncodingType;
+use tokio_util::sync::CancellationToken;
 
 use crate::client::S3;
-use crate::s3_errors::{classify, Failure};
+use crate::retry::{Attempt, RetryPolicy, RetryStats};
+use crate::s3_errors::{attempt, Failure};
 
 /// One listed object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +31,9 @@ pub const PAGE_SIZE: i32 = 1000;
 /// Cursor over the pages of `bucket`/`prefix`.
 pub struct Pages {
     s3: S3,
+    retry: RetryPolicy,
+    stats: Arc<RetryStats>,
+    cancel: CancellationToken,
     bucket: String,
     prefix: String,
     start_after: Option<String>,
@@ -37,8 +44,12 @@ pub struct Pages {
 
 impl Pages {
     /// Pages of the keys of `bucket` under `prefix`, in the range `(start_after, end_at]`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         s3: S3,
+        retry: RetryPolicy,
+        stats: Arc<RetryStats>,
+        cancel: CancellationToken,
         bucket: &str,
         prefix: &str,
         start_after: Option<String>,
@@ -46,6 +57,9 @@ impl Pages {
     ) -> Self {
         Pages {
             s3,
+            retry,
+            stats,
+            cancel,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             start_after,
@@ -55,11 +69,13 @@ impl Pages {
         }
     }
 
-    /// The next page, or `None` after the last.
-    pub async fn next_page(&mut self) -> Result<Option<Page>, Failure> {
-        if self.done {
-            return Ok(None);
-        }
+    /// One attempt at the current page: the cursor only moves when a page arrived whole, so a
+    /// retry asks for the same page again (from the same continuation token).
+    fn request_page(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output, Attempt>,
+    > + use<> {
         let mut request = self
             .s3
             .client
@@ -76,7 +92,32 @@ impl Pages {
             (None, Some(after)) => request = request.start_after(after),
             (None, None) => {}
         }
-        let out = request.send().await.map_err(|e| classify(&e))?;
+        async move {
+            let out = request.send().await.map_err(|e| attempt(&e))?;
+            // An error document in a 200 body (S3's SlowDown) parses as a result without the
+            // bucket name: never take it for an empty last page.
+            if out.name().is_none() {
+                return Err(Attempt::Retry {
+                    failure: Failure::Other(
+                        "a listing response without a bucket name (an error document?)".into(),
+                    ),
+                    after: None,
+                });
+            }
+            Ok(out)
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Page>, Failure> {
+        if self.done {
+            return Ok(None);
+        }
+        let what = format!("ListObjectsV2 of bucket {}", self.bucket);
+        let out = self
+            .retry
+            .run(&what, &self.cancel, &self.stats, || self.request_page())
+            .await?;
         let encoded = out.encoding_type() == Some(&EncodingType::Url);
         let mut objects = Vec::with_capacity(out.contents().len());
         for o in out.contents() {
@@ -106,9 +147,14 @@ impl Pages {
         let next = if past_end {
             None
         } else if out.is_truncated() == Some(true) {
-            let token = out.next_continuation_token().map(str::to_string).ok_or_else(|| {
-                Failure::Other("the server cut a listing page without a continuation token".into())
-            })?;
+            let token = out
+                .next_continuation_token()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Failure::Other(
+                        "the server cut a listing page without a continuation token".into(),
+                    )
+                })?;
             if self.token.as_deref() == Some(token.as_str()) {
                 return Err(Failure::Other(
                     "the server repeated a continuation token (listing would loop)".into(),

@@ -132,12 +132,20 @@ mod tests {
     fn odd_keys_round_trip() {
         for key in ODD_KEYS {
             let name = key_to_name("bkt", key);
-            assert_eq!(&name_to_key("bkt", &name).unwrap(), key, "name {:?}", String::from_utf8_lossy(&name));
+            assert_eq!(
+                &name_to_key("bkt", &name).unwrap(),
+                key,
+                "name {:?}",
+                String::from_utf8_lossy(&name)
+            );
             let text = String::from_utf8(name.clone()).unwrap();
             assert!(!text.contains("//"), "{text}");
             assert!(!text.ends_with('/'), "{text}");
             assert!(!text.contains('\0'));
-            assert!(text.split('/').skip(1).all(|s| s != "." && s != ".."), "{text}");
+            assert!(
+                text.split('/').skip(1).all(|s| s != "." && s != ".."),
+                "{text}"
+            );
         }
     }
 

@@ -34,30 +34,86 @@ pub struct Options {
     pub prefetch_bytes: u64,
     /// Seconds subtracted from the since time of an Incremental/Differential.
     pub since_margin: i64,
-    /// A GET that delivers no byte for this long fails.
+    /// A request that delivers no byte for this long fails (and is retried).
     pub read_timeout: Duration,
+    /// PEM bundle of CAs to trust in addition to the system's (private CAs).
+    pub ca_file: Option<PathBuf>,
+    /// TLS certificate verification; off only when explicitly turned off.
+    pub verify_tls: bool,
+    /// Retries of one request (or of one object's body, counted since its last progress).
+    pub retries: u32,
+    /// Time budget of one request's retries.
+    pub retry_max: Duration,
 }
 
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_PREFETCH_BYTES: u64 = 64 << 20;
 pub const DEFAULT_SINCE_MARGIN: i64 = 1;
 pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_RETRIES: u32 = 10;
+pub const DEFAULT_RETRY_MAX_SECS: u64 = 300;
 
 /// Each known option with its one-line description (the README's options table is this list).
 pub const KNOWN: &[(&str, &str)] = &[
     ("bucket", "bucket to back up (required)"),
-    ("endpoint", "S3 endpoint URL, e.g. https://rgw.example.com:7480 (default: AWS)"),
-    ("region", "region (default: from the AWS profile/environment, else us-east-1)"),
-    ("path_style", "yes/no: path-style addressing (default: yes with endpoint, no on AWS)"),
+    (
+        "endpoint",
+        "S3 endpoint URL, e.g. https://rgw.example.com:7480 (default: AWS)",
+    ),
+    (
+        "region",
+        "region (default: from the AWS profile/environment, else us-east-1)",
+    ),
+    (
+        "path_style",
+        "yes/no: path-style addressing (default: yes with endpoint, no on AWS)",
+    ),
     ("prefix", "only keys starting with this prefix"),
-    ("start_after", "key range: only keys after this key (exclusive)"),
+    (
+        "start_after",
+        "key range: only keys after this key (exclusive)",
+    ),
     ("end_at", "key range: only keys up to this key (inclusive)"),
-    ("credentials_file", "AWS shared-credentials file, mode 0600 (default: the AWS credential chain)"),
-    ("profile", "profile in the credentials file or AWS config (default: default)"),
-    ("concurrency", "objects fetched in parallel (default 8, 1-256)"),
-    ("prefetch_bytes", "memory budget for prefetched data, e.g. 64M (default 64M, min 1M)"),
-    ("since_margin", "seconds of overlap before the since time of Incremental/Differential (default 1)"),
-    ("read_timeout", "seconds without data before a GET counts as failed (default 60)"),
+    (
+        "credentials_file",
+        "AWS shared-credentials file, mode 0600 (default: the AWS credential chain)",
+    ),
+    (
+        "profile",
+        "profile in the credentials file or AWS config (default: default)",
+    ),
+    (
+        "concurrency",
+        "objects fetched in parallel (default 8, 1-256)",
+    ),
+    (
+        "prefetch_bytes",
+        "memory budget for prefetched data, e.g. 64M (default 64M, min 1M)",
+    ),
+    (
+        "since_margin",
+        "seconds of overlap before the since time of Incremental/Differential (default 1)",
+    ),
+    (
+        "read_timeout",
+        "seconds without data before a request counts as failed and is retried (default 60)",
+    ),
+    (
+        "ca_file",
+        "PEM file of CA certificates to trust for an https endpoint (private CAs)",
+    ),
+    (
+        "verify_tls",
+        "yes/no: verify the endpoint's TLS certificate (default yes; no warns every job)",
+    ),
+    (
+        "retries",
+        "retries of a failed request or broken body (default 10, 0-100)",
+    ),
+    (
+        "retry_max_seconds",
+        "time budget for the retries of one request (default 300)",
+    ),
 ];
 
 /// A bad plugin string, with the option it is about.
@@ -126,7 +182,10 @@ pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
         let key = key.trim().to_ascii_lowercase();
         if !KNOWN.iter().any(|(k, _)| *k == key) {
             let names: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
-            return Err(bad(&key, format!("unknown option (known: {})", names.join(", "))));
+            return Err(bad(
+                &key,
+                format!("unknown option (known: {})", names.join(", ")),
+            ));
         }
         if pairs.iter().any(|(k, _)| *k == key) {
             return Err(bad(&key, "given twice"));
@@ -162,12 +221,21 @@ fn byte_size(option: &str, value: &str, min: u64) -> Result<u64, OptionError> {
         Some(i) => v.split_at(i),
         None => (v, ""),
     };
-    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "" => 0,
         "K" => 10,
         "M" => 20,
         "G" => 30,
-        _ => return Err(bad(option, format!("expected a size like 64M, got '{value}'"))),
+        _ => {
+            return Err(bad(
+                option,
+                format!("expected a size like 64M, got '{value}'"),
+            ))
+        }
     };
     let n: u64 = digits
         .parse()
@@ -177,17 +245,26 @@ fn byte_size(option: &str, value: &str, min: u64) -> Result<u64, OptionError> {
         .filter(|b| *b <= 64 << 30)
         .ok_or_else(|| bad(option, format!("{value} is larger than 64G")))?;
     if bytes < min {
-        return Err(bad(option, format!("{value} is below the minimum of {min} bytes")));
+        return Err(bad(
+            option,
+            format!("{value} is below the minimum of {min} bytes"),
+        ));
     }
     Ok(bytes)
 }
 
 fn valid_bucket(name: &str) -> Result<(), OptionError> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b) || b.is_ascii_uppercase());
+    let ok_chars = name.bytes().all(|b| {
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || b"-._".contains(&b)
+            || b.is_ascii_uppercase()
+    });
     if name.is_empty() || name.len() > 255 || !ok_chars {
-        return Err(bad("bucket", format!("'{name}' is not a valid bucket name")));
+        return Err(bad(
+            "bucket",
+            format!("'{name}' is not a valid bucket name"),
+        ));
     }
     Ok(())
 }
@@ -200,7 +277,12 @@ impl Options {
             pairs.retain(|(key, _)| key != k);
             pairs.push((k.clone(), v.clone()));
         }
-        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let get = |key: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         let bucket = get("bucket")
             .ok_or_else(|| bad("bucket", "missing (e.g. s3:bucket=photos)"))?
             .to_string();
@@ -209,7 +291,12 @@ impl Options {
             Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
                 Some(e.trim_end_matches('/').to_string())
             }
-            Some(e) => return Err(bad("endpoint", format!("'{e}' is not an http:// or https:// URL"))),
+            Some(e) => {
+                return Err(bad(
+                    "endpoint",
+                    format!("'{e}' is not an http:// or https:// URL"),
+                ))
+            }
             None => None,
         };
         let path_style = match get("path_style") {
@@ -225,7 +312,10 @@ impl Options {
         };
         if let (Some(a), Some(b)) = (get("start_after"), get("end_at")) {
             if a >= b {
-                return Err(bad("end_at", format!("'{b}' is not after start_after '{a}'")));
+                return Err(bad(
+                    "end_at",
+                    format!("'{b}' is not after start_after '{a}'"),
+                ));
             }
         }
         Ok(Options {
@@ -253,6 +343,19 @@ impl Options {
             read_timeout: Duration::from_secs(match get("read_timeout") {
                 Some(v) => number("read_timeout", v, 1, 3600)?,
                 None => DEFAULT_READ_TIMEOUT_SECS,
+            }),
+            ca_file: non_empty("ca_file")?.map(PathBuf::from),
+            verify_tls: match get("verify_tls") {
+                Some(v) => yes_no("verify_tls", v)?,
+                None => true,
+            },
+            retries: match get("retries") {
+                Some(v) => number("retries", v, 0, 100)? as u32,
+                None => DEFAULT_RETRIES,
+            },
+            retry_max: Duration::from_secs(match get("retry_max_seconds") {
+                Some(v) => number("retry_max_seconds", v, 1, 86_400)?,
+                None => DEFAULT_RETRY_MAX_SECS,
             }),
         })
     }

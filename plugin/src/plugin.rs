@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use fd_ffi::{
-    CancelToken, CreateStatus, Event, FdPlugin, Host, IoFailure, IoRequest, MessageLevel,
-    NextFile, PluginError, PluginInfo, PluginResult, RestoreFile, SavePacket,
+    CancelToken, CreateStatus, Event, FdPlugin, Host, IoFailure, IoRequest, MessageLevel, NextFile,
+    PluginError, PluginInfo, PluginResult, RestoreFile, SavePacket,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -72,11 +72,24 @@ impl S3Plugin {
         self.finish_backup(host);
         let options = Options::parse(command, &self.overrides).map_err(option_error)?;
         let s3 = client::connect(&options).map_err(|e| PluginError::fatal(format!("s3: {e}")))?;
+        if !options.verify_tls {
+            host.job_message(
+                MessageLevel::Warning,
+                &format!(
+                    "s3: TLS certificate verification is turned off (verify_tls=no) for {}: \
+                     the endpoint's identity is not checked",
+                    options.endpoint_name()
+                ),
+            );
+        }
         let since = self.since(host, options.since_margin);
         if mode == Mode::Backup {
             let level = match since.reference {
                 None => "Full".to_string(),
-                Some(t) => format!("{} since {t} (epoch seconds, margin included)", since.level as char),
+                Some(t) => format!(
+                    "{} since {t} (epoch seconds, margin included)",
+                    since.level as char
+                ),
             };
             host.job_message(
                 MessageLevel::Info,
@@ -132,11 +145,9 @@ impl FdPlugin for S3Plugin {
         match event {
             Event::Level(level) => self.level = level,
             Event::Since(t) => self.since = Some(t),
-            Event::NewPluginOptions(text) => {
-                if addressed_to_us(text) {
-                    let pairs = parse_pairs(text).map_err(option_error)?;
-                    self.overrides.extend(pairs);
-                }
+            Event::NewPluginOptions(text) if addressed_to_us(text) => {
+                let pairs = parse_pairs(text).map_err(option_error)?;
+                self.overrides.extend(pairs);
             }
             Event::BackupCommand(command) => self.start_backup(host, command, Mode::Backup)?,
             Event::EstimateCommand(command) => self.start_backup(host, command, Mode::Estimate)?,
@@ -150,7 +161,10 @@ impl FdPlugin for S3Plugin {
             }
             Event::EndRestoreJob => {
                 if let Work::Restore(r) = std::mem::replace(&mut self.work, Work::Idle) {
-                    host.job_message(MessageLevel::Info, &r.stats.summary("local disk", "restored"));
+                    host.job_message(
+                        MessageLevel::Info,
+                        &r.stats.summary("local disk", "restored"),
+                    );
                 }
             }
             _ => {}
@@ -158,9 +172,15 @@ impl FdPlugin for S3Plugin {
         Ok(())
     }
 
-    fn start_backup_file(&mut self, host: &Host<'_>, sp: &mut SavePacket<'_>) -> PluginResult<NextFile> {
+    fn start_backup_file(
+        &mut self,
+        host: &Host<'_>,
+        sp: &mut SavePacket<'_>,
+    ) -> PluginResult<NextFile> {
         let Work::Backup(job) = &mut self.work else {
-            return Err(PluginError::fatal("s3: startBackupFile without a backup command"));
+            return Err(PluginError::fatal(
+                "s3: startBackupFile without a backup command",
+            ));
         };
         Ok(if job.next_entry(host, sp)? {
             NextFile::Entry
@@ -200,7 +220,11 @@ impl FdPlugin for S3Plugin {
         Ok(())
     }
 
-    fn create_file(&mut self, _host: &Host<'_>, file: &RestoreFile<'_>) -> PluginResult<CreateStatus> {
+    fn create_file(
+        &mut self,
+        _host: &Host<'_>,
+        file: &RestoreFile<'_>,
+    ) -> PluginResult<CreateStatus> {
         let into_bucket = file
             .where_
             .is_some_and(|w| w.to_bytes().is_empty() || w.to_bytes() == b"/");
@@ -213,7 +237,11 @@ impl FdPlugin for S3Plugin {
         self.restore().create(file)
     }
 
-    fn set_file_attributes(&mut self, _host: &Host<'_>, file: &RestoreFile<'_>) -> PluginResult<()> {
+    fn set_file_attributes(
+        &mut self,
+        _host: &Host<'_>,
+        file: &RestoreFile<'_>,
+    ) -> PluginResult<()> {
         self.restore().set_attributes(file);
         Ok(())
     }

@@ -14,10 +14,13 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+
 use crate::client::S3;
 use crate::listing::{Listed, Pages};
+use crate::retry::{Attempt, RetryPolicy, RetryStats};
 use crate::runtime::runtime;
-use crate::s3_errors::{classify, Failure};
+use crate::s3_errors::{attempt, Failure};
 
 /// Objects listed ahead of the job thread at most (each is a few hundred bytes).
 const ITEM_QUEUE: usize = 2000;
@@ -32,6 +35,8 @@ pub struct PrefetchConfig {
     /// Byte window of each object in flight.
     pub window: usize,
     pub read_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub stats: Arc<RetryStats>,
 }
 
 /// One listed object, with its GET already under way if it will need data.
@@ -83,6 +88,9 @@ impl Pipeline {
         let task = ListTask {
             pages: Pages::new(
                 s3.clone(),
+                config.retry.clone(),
+                config.stats.clone(),
+                cancel.clone(),
                 &config.bucket,
                 &config.prefix,
                 config.start_after.clone(),
@@ -257,23 +265,51 @@ impl GetTask {
         }
     }
 
-    async fn transfer(&mut self) {
-        let timeout = self.config.read_timeout;
-        let request = self
+    /// One GET attempt: from byte `from` (ranged) pinned to `etag` when resuming.
+    fn get(
+        &self,
+        from: Option<u64>,
+        etag: Option<String>,
+    ) -> impl std::future::Future<Output = Result<GetObjectOutput, Attempt>> + use<> {
+        let mut request = self
             .s3
             .client
             .get_object()
             .bucket(&self.config.bucket)
-            .key(&self.key)
-            .send();
-        let response = match tokio::time::timeout(timeout, request).await {
-            Err(_) => Err(Failure::Unreachable(format!(
-                "no response within {} s",
-                timeout.as_secs()
-            ))),
-            Ok(r) => r.map_err(|e| classify(&e)),
-        };
-        let output = match response {
+            .key(&self.key);
+        if let Some(from) = from {
+            request = request.range(format!("bytes={from}-"));
+        }
+        if let Some(etag) = etag {
+            request = request.if_match(etag);
+        }
+        let timeout = self.config.read_timeout;
+        async move {
+            match tokio::time::timeout(timeout, request.send()).await {
+                Err(_) => Err(Attempt::Retry {
+                    failure: Failure::Unreachable(format!(
+                        "no response within {} s",
+                        timeout.as_secs()
+                    )),
+                    after: None,
+                }),
+                Ok(Err(e)) => Err(attempt(&e)),
+                Ok(Ok(output)) => Ok(output),
+            }
+        }
+    }
+
+    async fn fail_body(&self, message: String) {
+        let _ = self.chunks.send(Err(message)).await;
+    }
+
+    async fn transfer(&mut self) {
+        let what = format!("GET s3://{}/{}", self.config.bucket, self.key);
+        let (retry, stats) = (self.config.retry.clone(), self.config.stats.clone());
+        let first = retry
+            .run(&what, &self.cancel, &stats, || self.get(None, None))
+            .await;
+        let output = match first {
             Ok(output) => output,
             Err(failure) => {
                 if let Some(head) = self.head.take() {
@@ -282,38 +318,29 @@ impl GetTask {
                 return;
             }
         };
-        log::trace!("GET s3://{}/{}: response head received", self.config.bucket, self.key);
+        log::trace!("{what}: response head received");
         let head = Head {
             size: output.content_length().unwrap_or(-1),
             etag: output.e_tag().map(str::to_string),
             mtime: output.last_modified().map(|t| t.secs()),
         };
+        let (size, etag) = (head.size, head.etag.clone());
         if let Some(tx) = self.head.take() {
             if tx.send(Ok(head)).is_err() {
                 return; // nobody wants this body any more
             }
         }
+        let timeout = self.config.read_timeout;
         let mut body = output.body;
+        let mut delivered: u64 = 0;
+        let mut failures_since_progress: u32 = 0;
+        let mut resumed = false;
         loop {
-            let next = match tokio::time::timeout(timeout, body.next()).await {
-                Err(_) => Some(Err(format!("no data for {} s", timeout.as_secs()))),
-                Ok(None) => None,
-                Ok(Some(Ok(bytes))) => Some(Ok(bytes)),
-                Ok(Some(Err(e))) => Some(Err(format!(
-                    "{}",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                ))),
-            };
-            match next {
-                None => return, // end of body; the reader checks the length
-                Some(Err(message)) => {
-                    let _ = self.chunks.send(Err(message)).await;
-                    return;
-                }
-                Some(Ok(bytes)) => {
+            let broken = match tokio::time::timeout(timeout, body.next()).await {
+                Ok(Some(Ok(bytes))) => {
                     for piece in split(bytes, self.config.window) {
-                        let permits = piece.len() as u32;
-                        let Ok(window) = self.window.clone().acquire_many_owned(permits).await
+                        let len = piece.len() as u64;
+                        let Ok(window) = self.window.clone().acquire_many_owned(len as u32).await
                         else {
                             return;
                         };
@@ -324,7 +351,80 @@ impl GetTask {
                         if self.chunks.send(Ok(chunk)).await.is_err() {
                             return; // the reader dropped the body
                         }
+                        delivered += len;
+                        failures_since_progress = 0;
                     }
+                    continue;
+                }
+                Ok(None) if size < 0 || delivered >= size as u64 => return, // complete
+                Ok(None) => format!("the body ended after {delivered} of {size} bytes"),
+                Ok(Some(Err(e))) => format!(
+                    "the body broke off: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                ),
+                Err(_) => format!("no data for {} s", timeout.as_secs()),
+            };
+            // Resume from the first byte not yet delivered, pinned to the same version.
+            let Some(etag) = etag.clone().filter(|_| size >= 0) else {
+                self.fail_body(format!("{broken} (cannot resume: no ETag/size)"))
+                    .await;
+                return;
+            };
+            if failures_since_progress >= retry.retries {
+                self.fail_body(format!(
+                    "{broken} (gave up after {failures_since_progress} retries without progress)"
+                ))
+                .await;
+                return;
+            }
+            let wait = retry.backoff(failures_since_progress);
+            failures_since_progress += 1;
+            stats
+                .retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            log::debug!("{what}: {broken}; resuming at byte {delivered} in {wait:?}");
+            tokio::time::sleep(wait).await;
+            let resumed_output = retry
+                .run(&what, &self.cancel, &stats, || {
+                    self.get(Some(delivered), Some(etag.clone()))
+                })
+                .await;
+            match resumed_output {
+                Ok(output) => {
+                    let expected = format!("bytes {delivered}-{}/{size}", size - 1);
+                    if output.content_range() != Some(expected.as_str()) {
+                        self.fail_body(format!(
+                            "{broken}; the resumed response covers {:?}, not {expected}",
+                            output.content_range()
+                        ))
+                        .await;
+                        return;
+                    }
+                    if !resumed {
+                        resumed = true;
+                        stats
+                            .resumed
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    body = output.body;
+                }
+                Err(Failure::Changed) => {
+                    self.fail_body(format!(
+                        "{broken}, and the object changed before the rest could be read \
+                         (its ETag no longer matches)"
+                    ))
+                    .await;
+                    return;
+                }
+                Err(Failure::NotFound) => {
+                    self.fail_body(format!("{broken}, and the object was deleted meanwhile"))
+                        .await;
+                    return;
+                }
+                Err(failure) => {
+                    self.fail_body(format!("{broken}; resuming failed: {failure:?}"))
+                        .await;
+                    return;
                 }
             }
         }

@@ -30,7 +30,10 @@ pub struct LocalRestore {
 }
 
 fn io_error(errno_of: &std::io::Error, what: String) -> IoFailure {
-    IoFailure::new(errno_of.raw_os_error().unwrap_or(libc::EIO), PluginError::error(what))
+    IoFailure::new(
+        errno_of.raw_os_error().unwrap_or(libc::EIO),
+        PluginError::error(what),
+    )
 }
 
 /// Refuses output names that are relative or climb with `..`.
@@ -60,10 +63,10 @@ impl LocalRestore {
         let path = checked_path(file.output_name.to_bytes())?;
         if let Some(existing) = mtime_of(&path) {
             let keep = match file.replace {
-                b'n' => true,                      // never
-                b'w' => existing >= file.mtime,    // if the backup is newer
-                b'o' => existing <= file.mtime,    // if the backup is older
-                _ => false,                        // always
+                b'n' => true,                   // never
+                b'w' => existing >= file.mtime, // if the backup is newer
+                b'o' => existing <= file.mtime, // if the backup is older
+                _ => false,                     // always
             };
             if keep {
                 self.stats.unchanged += 1;
@@ -109,7 +112,12 @@ impl LocalRestore {
             .truncate(true)
             .mode(target.permissions)
             .open(&target.path)
-            .map_err(|e| io_error(&e, format!("s3: cannot create {}: {e}", target.path.display())))?;
+            .map_err(|e| {
+                io_error(
+                    &e,
+                    format!("s3: cannot create {}: {e}", target.path.display()),
+                )
+            })?;
         target.file = Some(file);
         Ok(())
     }
@@ -154,7 +162,10 @@ impl LocalRestore {
             SystemTime::UNIX_EPOCH
         };
         file.set_modified(time).map_err(|e| {
-            io_error(&e, format!("s3: cannot set the time of {}: {e}", target.path.display()))
+            io_error(
+                &e,
+                format!("s3: cannot set the time of {}: {e}", target.path.display()),
+            )
         })?;
         drop(file);
         self.stats.objects += 1;

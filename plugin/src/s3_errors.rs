@@ -3,11 +3,15 @@
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::retry::Attempt;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// What went wrong with one request, as far as the caller must decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
+    /// 412: the object is no longer the version being read (If-Match).
+    Changed,
     /// 404 / NoSuchKey: the object is gone.
     NotFound,
     /// The bucket does not exist.
@@ -29,6 +33,70 @@ const DENIED: &[&str] = &[
     "AllAccessDisabled",
 ];
 
+impl Failure {
+    /// The same failure, saying that retrying did not help.
+    pub fn gave_up(self, retries: u32, elapsed: std::time::Duration) -> Failure {
+        let note = format!(
+            " (gave up after {retries} retries in {:.1} s)",
+            elapsed.as_secs_f64()
+        );
+        match self {
+            Failure::Unreachable(d) => Failure::Unreachable(d + &note),
+            Failure::Denied(d) => Failure::Denied(d + &note),
+            Failure::Other(d) => Failure::Other(d + &note),
+            other => other,
+        }
+    }
+}
+
+/// S3 error codes that mean "try again later".
+const TRANSIENT_CODES: &[&str] = &[
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+];
+
+/// Classifies one failed attempt for the retry policy.
+pub fn attempt<E>(err: &SdkError<E, HttpResponse>) -> Attempt
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or("");
+            if matches!(status, 500 | 502 | 503 | 504 | 429) || TRANSIENT_CODES.contains(&code) {
+                let after = service
+                    .raw()
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(std::time::Duration::from_secs);
+                let message = service.err().message().unwrap_or("");
+                Attempt::Retry {
+                    failure: Failure::Other(describe(code, message, Some(status))),
+                    after,
+                }
+            } else {
+                Attempt::Fail(classify(err))
+            }
+        }
+        // Connect/DNS/TLS failures, resets, timeouts, and responses that broke off or could
+        // not be parsed (e.g. an error document in a 200 body) are transient.
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            Attempt::Retry {
+                failure: classify(err),
+                after: None,
+            }
+        }
+        _ => Attempt::Fail(classify(err)),
+    }
+}
+
 /// Classifies an SDK error.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> Failure
 where
@@ -44,6 +112,8 @@ where
                 Failure::NoSuchBucket
             } else if code == "NoSuchKey" || code == "NotFound" || status == Some(404) {
                 Failure::NotFound
+            } else if code == "PreconditionFailed" || status == Some(412) {
+                Failure::Changed
             } else if DENIED.contains(&code) || status == Some(403) {
                 Failure::Denied(describe(code, message, status))
             } else {
@@ -53,6 +123,10 @@ where
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
             Failure::Unreachable(format!("{}", DisplayErrorContext(err)))
         }
+        SdkError::ResponseError(_) => Failure::Other(format!(
+            "the response broke off or could not be read: {}",
+            DisplayErrorContext(err)
+        )),
         _ => Failure::Other(format!("{}", DisplayErrorContext(err))),
     }
 }
@@ -76,6 +150,7 @@ pub fn bucket_message(
 ) -> String {
     match failure {
         Failure::NoSuchBucket => format!("bucket '{bucket}' does not exist at {endpoint}"),
+        Failure::Changed => format!("an object of bucket '{bucket}' changed while it was read"),
         Failure::NotFound => format!("bucket '{bucket}' not found at {endpoint}"),
         Failure::Denied(detail) => format!(
             "access to bucket '{bucket}' at {endpoint} was denied for the credentials from \

@@ -5,8 +5,12 @@ use std::time::Instant;
 /// Keys named in the closing message at most; the rest are counted.
 const NAMED_KEYS: usize = 20;
 
+#[derive(Clone)]
 pub struct Stats {
     started: Instant,
+    /// Requests retried and objects resumed mid-body (from the retry policy's counters).
+    pub retries: u64,
+    pub resumed: u64,
     pub objects: u64,
     pub bytes: u64,
     pub unchanged: u64,
@@ -20,6 +24,8 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             started: Instant::now(),
+            retries: 0,
+            resumed: 0,
             objects: 0,
             bytes: 0,
             unchanged: 0,
@@ -30,7 +36,11 @@ impl Default for Stats {
 }
 
 fn keys(list: &[String]) -> String {
-    let mut shown: Vec<String> = list.iter().take(NAMED_KEYS).map(|k| format!("'{k}'")).collect();
+    let mut shown: Vec<String> = list
+        .iter()
+        .take(NAMED_KEYS)
+        .map(|k| format!("'{k}'"))
+        .collect();
     if list.len() > NAMED_KEYS {
         shown.push(format!("and {} more", list.len() - NAMED_KEYS));
     }
@@ -41,15 +51,21 @@ impl Stats {
     /// `verb` is "saved" or "restored".
     pub fn summary(&self, what: &str, verb: &str) -> String {
         let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { self.bytes as f64 / 1e6 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.bytes as f64 / 1e6 / secs
+        } else {
+            0.0
+        };
         let mut text = format!(
             "s3: {what}: {} objects {verb}, {} bytes, {} unchanged, {} skipped (deleted after listing), \
-             {} failed, {secs:.1} s, {rate:.1} MB/s",
+             {} failed, {} retries, {} resumed, {secs:.1} s, {rate:.1} MB/s",
             self.objects,
             self.bytes,
             self.unchanged,
             self.vanished.len(),
             self.failed.len(),
+            self.retries,
+            self.resumed,
         );
         if !self.failed.is_empty() {
             text.push_str(&format!("; failed: {}", keys(&self.failed)));

@@ -74,6 +74,17 @@ dump_logs() {
 	done
 }
 
+# Delete the /tmp admin-socket directory that a deep DIR uses (see cmd_up), if any.
+remove_sock_dir() {
+	local d=$1 t
+	if [[ -L "$d/asok" ]]; then
+		t=$(readlink "$d/asok")
+		[[ "$t" == /tmp/s3test-ceph-asok.* ]] && rm -rf "$t"
+		rm -f "$d/asok"
+	fi
+	return 0
+}
+
 # Stop the daemons recorded in DIR/run/*.pid: rgw first, mon last. TERM, then KILL after 15 s.
 stop_daemons() {
 	local d=$1 f p i
@@ -106,6 +117,7 @@ cmd_purge() {
 	[[ -d "$d" ]] || return 0
 	stop_daemons "$d"
 	if [[ -f "$d/$MARKER" ]]; then
+		remove_sock_dir "$d"
 		rm -rf "$d"
 	else
 		log "not deleting $d: it was not created by this script"
@@ -165,7 +177,7 @@ cmd_up() {
 			exit 1
 		fi
 	done
-	# rm -rf "$d"/* keeps the (already open) lock file next to DIR untouched.
+	remove_sock_dir "$d"
 	find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 	mkdir -p "$d"/{mon,osd,rgw,run,log,crash}
 	touch "$d/$MARKER"

@@ -97,7 +97,9 @@ pub fn expected_name(bucket: &str, key: &str) -> Vec<u8> {
         return name.replacen("/B/", &format!("/{bucket}/"), 1).into_bytes();
     }
     assert!(
-        key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) && !key.contains("//"),
+        key.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+            && !key.contains("//"),
         "test key {key:?} needs an explicit expected name"
     );
     format!("/{bucket}/{key}").into_bytes()

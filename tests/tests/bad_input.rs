@@ -17,14 +17,31 @@ fn fatal_text(report: &JobReport) -> String {
 
 /// The job failed with a fatal message containing every one of `needles`, and a good job on
 /// the same plugin afterwards saves the bucket.
-fn assert_fails_naming(server: &'static S3Server, flavour: Flavour, command: &str, needles: &[&str], good: &BucketFixture) {
+fn assert_fails_naming(
+    server: &'static S3Server,
+    flavour: Flavour,
+    command: &str,
+    needles: &[&str],
+    good: &BucketFixture,
+) {
     let report = run(flavour, command);
-    assert!(report.protocol_violations.is_empty(), "{:?}", report.protocol_violations);
-    assert_eq!(report.status, 'f', "command {command}: status {} messages {:#?}", report.status, report.messages);
+    assert!(
+        report.protocol_violations.is_empty(),
+        "{:?}",
+        report.protocol_violations
+    );
+    assert_eq!(
+        report.status, 'f',
+        "command {command}: status {} messages {:#?}",
+        report.status, report.messages
+    );
     assert!(report.files.is_empty());
     let text = fatal_text(&report);
     for needle in needles {
-        assert!(text.contains(needle), "fatal message for {command} lacks {needle:?}: {text}");
+        assert!(
+            text.contains(needle),
+            "fatal message for {command} lacks {needle:?}: {text}"
+        );
     }
     let everything: String = report
         .messages
@@ -32,9 +49,16 @@ fn assert_fails_naming(server: &'static S3Server, flavour: Flavour, command: &st
         .map(|(_, m)| m.as_str())
         .chain(report.debug.iter().map(String::as_str))
         .collect();
-    assert!(!everything.contains(server.secret_key.as_str()), "a secret reached the job log");
+    assert!(
+        !everything.contains(server.secret_key.as_str()),
+        "a secret reached the job log"
+    );
     let next = run(flavour, &good.command(""));
-    assert_eq!(next.status, 'T', "next job after {command}: {:#?}", next.messages);
+    assert_eq!(
+        next.status, 'T',
+        "next job after {command}: {:#?}",
+        next.messages
+    );
     assert_eq!(next.files.len(), 1);
 }
 
@@ -45,21 +69,65 @@ fn bad_options_and_buckets(server: &'static S3Server) {
     for flavour in Flavour::ALL {
         let no_bucket = base("").replace(&format!("bucket={}:", good.bucket), "");
         assert_fails_naming(server, flavour, &no_bucket, &["bucket", "missing"], &good);
-        assert_fails_naming(server, flavour, &base(":colour=red"), &["colour", "unknown option"], &good);
-        assert_fails_naming(server, flavour, &base(":path_style=maybe"), &["path_style", "yes or no"], &good);
-        assert_fails_naming(server, flavour, &base(":concurrency=lots"), &["concurrency", "whole number"], &good);
-        assert_fails_naming(server, flavour, &base(":prefetch_bytes=0"), &["prefetch_bytes"], &good);
-        assert_fails_naming(server, flavour, &base(":endpoint=ftp://x"), &["endpoint"], &good);
-        let missing = good
-            .command("")
-            .replacen(&format!("bucket={}", good.bucket), "bucket=no-such-bucket-s3fd", 1);
-        assert_fails_naming(server, flavour, &missing, &["no-such-bucket-s3fd", "does not exist"], &good);
+        assert_fails_naming(
+            server,
+            flavour,
+            &base(":colour=red"),
+            &["colour", "unknown option"],
+            &good,
+        );
+        assert_fails_naming(
+            server,
+            flavour,
+            &base(":path_style=maybe"),
+            &["path_style", "yes or no"],
+            &good,
+        );
+        assert_fails_naming(
+            server,
+            flavour,
+            &base(":concurrency=lots"),
+            &["concurrency", "whole number"],
+            &good,
+        );
+        assert_fails_naming(
+            server,
+            flavour,
+            &base(":prefetch_bytes=0"),
+            &["prefetch_bytes"],
+            &good,
+        );
+        assert_fails_naming(
+            server,
+            flavour,
+            &base(":endpoint=ftp://x"),
+            &["endpoint"],
+            &good,
+        );
+        let missing = good.command("").replacen(
+            &format!("bucket={}", good.bucket),
+            "bucket=no-such-bucket-s3fd",
+            1,
+        );
+        assert_fails_naming(
+            server,
+            flavour,
+            &missing,
+            &["no-such-bucket-s3fd", "does not exist"],
+            &good,
+        );
         let unreachable = format!(
             "s3:bucket={}:endpoint=http://127.0.0.1:1:credentials_file={}:profile=test",
             good.bucket,
             good.credentials.display()
         );
-        assert_fails_naming(server, flavour, &unreachable, &["http://127.0.0.1:1", "cannot reach"], &good);
+        assert_fails_naming(
+            server,
+            flavour,
+            &unreachable,
+            &["http://127.0.0.1:1", "cannot reach"],
+            &good,
+        );
     }
 }
 
@@ -84,17 +152,41 @@ fn credentials_file_problems_name_the_file() {
     let open = dir.join("open-credentials");
     std::fs::copy(&good.credentials, &open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let cmd = good.command("").replace(&good.credentials.display().to_string(), &open.display().to_string());
+    let cmd = good.command("").replace(
+        &good.credentials.display().to_string(),
+        &open.display().to_string(),
+    );
     let path = open.display().to_string();
-    assert_fails_naming(server, Flavour::Bareos, &cmd, &["credentials_file", &path, "chmod 600"], &good);
+    assert_fails_naming(
+        server,
+        Flavour::Bareos,
+        &cmd,
+        &["credentials_file", &path, "chmod 600"],
+        &good,
+    );
 
     // Missing file.
-    let cmd = good.command("").replace(&good.credentials.display().to_string(), "/nonexistent/creds");
-    assert_fails_naming(server, Flavour::Bacula, &cmd, &["credentials_file", "/nonexistent/creds"], &good);
+    let cmd = good.command("").replace(
+        &good.credentials.display().to_string(),
+        "/nonexistent/creds",
+    );
+    assert_fails_naming(
+        server,
+        Flavour::Bacula,
+        &cmd,
+        &["credentials_file", "/nonexistent/creds"],
+        &good,
+    );
 
     // A profile the file does not have.
     let cmd = good.command("").replace("profile=test", "profile=absent");
-    assert_fails_naming(server, Flavour::Bareos, &cmd, &["credentials_file", "absent"], &good);
+    assert_fails_naming(
+        server,
+        Flavour::Bareos,
+        &cmd,
+        &["credentials_file", "absent"],
+        &good,
+    );
 
     // Wrong secret: Ceph refuses the signature; the message names the credential source.
     let wrong = dir.join("wrong-credentials");
@@ -104,10 +196,19 @@ fn credentials_file_problems_name_the_file() {
     )
     .unwrap();
     std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let cmd = good.command("").replace(&good.credentials.display().to_string(), &wrong.display().to_string());
+    let cmd = good.command("").replace(
+        &good.credentials.display().to_string(),
+        &wrong.display().to_string(),
+    );
     let path = wrong.display().to_string();
     for flavour in Flavour::ALL {
-        assert_fails_naming(server, flavour, &cmd, &["denied", &path, &good.bucket], &good);
+        assert_fails_naming(
+            server,
+            flavour,
+            &cmd,
+            &["denied", &path, &good.bucket],
+            &good,
+        );
     }
 
     // Unknown access key.

@@ -23,14 +23,20 @@ fn environment_credentials_are_used_and_their_absence_is_named() {
 
     std::env::set_var("AWS_ACCESS_KEY_ID", &server.access_key);
     std::env::set_var("AWS_SECRET_ACCESS_KEY", &server.secret_key);
-    let ok = harness::backup(&JobSpec::new(Flavour::Bareos, job_id(), 'F', 0, &command), None);
+    let ok = harness::backup(
+        &JobSpec::new(Flavour::Bareos, job_id(), 'F', 0, &command),
+        None,
+    );
     assert_eq!(ok.status, 'T', "{:#?}", ok.messages);
     assert_eq!(ok.files.len(), 1);
     assert!(ok.files[0].data_matches(b"value"));
 
     std::env::remove_var("AWS_ACCESS_KEY_ID");
     std::env::remove_var("AWS_SECRET_ACCESS_KEY");
-    let missing = harness::backup(&JobSpec::new(Flavour::Bareos, job_id(), 'F', 0, &command), None);
+    let missing = harness::backup(
+        &JobSpec::new(Flavour::Bareos, job_id(), 'F', 0, &command),
+        None,
+    );
     assert_eq!(missing.status, 'f', "{:#?}", missing.messages);
     let text = missing.messages_of(msg::M_FATAL).join("\n");
     assert!(text.contains("AWS credential chain"), "{text}");

@@ -10,20 +10,47 @@ use integration_tests::scenario::job_id;
 fn a_panic_in_any_callback_fails_only_its_job() {
     let so = fault_plugin_so();
     for flavour in Flavour::ALL {
-        for callback in ["handlePluginEvent", "startBackupFile", "endBackupFile", "pluginIO"] {
-            let spec = JobSpec::new(flavour, job_id(), 'F', 0, &format!("fault:panic={callback}"));
+        for callback in [
+            "handlePluginEvent",
+            "startBackupFile",
+            "endBackupFile",
+            "pluginIO",
+        ] {
+            let spec = JobSpec::new(
+                flavour,
+                job_id(),
+                'F',
+                0,
+                &format!("fault:panic={callback}"),
+            );
             let report = harness::backup_plugin(&so, "fault", &spec);
-            assert!(report.protocol_violations.is_empty(), "{:?}", report.protocol_violations);
+            assert!(
+                report.protocol_violations.is_empty(),
+                "{:?}",
+                report.protocol_violations
+            );
             let fatal = report.messages_of(msg::M_FATAL).join("\n");
             assert!(
                 fatal.contains(&format!("internal error in {callback}"))
                     && fatal.contains(&format!("injected panic in {callback}")),
                 "{flavour:?} {callback}: {fatal}"
             );
-            assert!(matches!(report.status, 'f' | 'W' | 'E'), "{flavour:?} {callback}: {}", report.status);
+            assert!(
+                matches!(report.status, 'f' | 'W' | 'E'),
+                "{flavour:?} {callback}: {}",
+                report.status
+            );
 
-            let next = harness::backup_plugin(&so, "fault", &JobSpec::new(flavour, job_id(), 'F', 0, "fault:files=2"));
-            assert_eq!(next.status, 'T', "{flavour:?} after {callback}: {:#?}", next.messages);
+            let next = harness::backup_plugin(
+                &so,
+                "fault",
+                &JobSpec::new(flavour, job_id(), 'F', 0, "fault:files=2"),
+            );
+            assert_eq!(
+                next.status, 'T',
+                "{flavour:?} after {callback}: {:#?}",
+                next.messages
+            );
             assert_eq!(next.files.len(), 2);
             assert!(next.files.iter().all(|f| f.data() == b"xxxxxxxxxx"));
         }

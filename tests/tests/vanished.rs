@@ -37,13 +37,26 @@ fn object_deleted_between_listing_and_get_is_skipped_with_a_warning() {
             }
         })));
         let report = harness::backup(&spec, None);
-        assert!(report.protocol_violations.is_empty(), "{:?}", report.protocol_violations);
+        assert!(
+            report.protocol_violations.is_empty(),
+            "{:?}",
+            report.protocol_violations
+        );
         assert_eq!(report.status, 'T', "{:#?}", report.messages);
         let names: Vec<String> = report.files.iter().map(|f| f.name_lossy()).collect();
-        assert_eq!(names, vec![format!("/{}/a-big", fx.bucket), format!("/{}/c-after", fx.bucket)]);
+        assert_eq!(
+            names,
+            vec![
+                format!("/{}/a-big", fx.bucket),
+                format!("/{}/c-after", fx.bucket)
+            ]
+        );
         assert!(report.files[0].data_matches(&big));
         let warnings = report.messages_of(msg::M_WARNING).join("\n");
-        assert!(warnings.contains("'b-victim'") && warnings.contains("deleted"), "{warnings}");
+        assert!(
+            warnings.contains("'b-victim'") && warnings.contains("deleted"),
+            "{warnings}"
+        );
         assert_eq!(report.job_warnings, 1);
         let summary = report.messages_of(msg::M_INFO).join("\n");
         assert!(summary.contains("1 skipped"), "{summary}");
@@ -53,6 +66,9 @@ fn object_deleted_between_listing_and_get_is_skipped_with_a_warning() {
         incr.accurate = true;
         let report = harness::backup(&incr, Some(&catalog));
         assert_eq!(report.status, 'T', "{:#?}", report.messages);
-        assert_eq!(report.deleted, vec![format!("/{}/b-victim", fx.bucket).into_bytes()]);
+        assert_eq!(
+            report.deleted,
+            vec![format!("/{}/b-victim", fx.bucket).into_bytes()]
+        );
     }
 }

@@ -57,7 +57,11 @@ impl FdPlugin for Fault {
         Ok(())
     }
 
-    fn start_backup_file(&mut self, _host: &Host<'_>, sp: &mut SavePacket<'_>) -> PluginResult<NextFile> {
+    fn start_backup_file(
+        &mut self,
+        _host: &Host<'_>,
+        sp: &mut SavePacket<'_>,
+    ) -> PluginResult<NextFile> {
         self.maybe_panic("startBackupFile");
         if self.next >= self.files {
             return Ok(NextFile::Stop);
@@ -99,11 +103,19 @@ impl FdPlugin for Fault {
         Ok(())
     }
 
-    fn create_file(&mut self, _host: &Host<'_>, _file: &RestoreFile<'_>) -> PluginResult<CreateStatus> {
+    fn create_file(
+        &mut self,
+        _host: &Host<'_>,
+        _file: &RestoreFile<'_>,
+    ) -> PluginResult<CreateStatus> {
         Ok(CreateStatus::Skip)
     }
 
-    fn set_file_attributes(&mut self, _host: &Host<'_>, _file: &RestoreFile<'_>) -> PluginResult<()> {
+    fn set_file_attributes(
+        &mut self,
+        _host: &Host<'_>,
+        _file: &RestoreFile<'_>,
+    ) -> PluginResult<()> {
         Ok(())
     }
 
@@ -130,9 +142,19 @@ pub unsafe extern "C" fn loadPlugin(
     let version = unsafe { (*(core_info as *const [u32; 2]))[1] };
     unsafe {
         if version == bacula::FD_PLUGIN_INTERFACE_VERSION {
-            fd_ffi::bacula::load_plugin::<Fault>(core_info.cast(), core_funcs.cast(), plugin_info.cast(), plugin_funcs.cast())
+            fd_ffi::bacula::load_plugin::<Fault>(
+                core_info.cast(),
+                core_funcs.cast(),
+                plugin_info.cast(),
+                plugin_funcs.cast(),
+            )
         } else {
-            fd_ffi::bareos::load_plugin::<Fault>(core_info.cast(), core_funcs.cast(), plugin_info.cast(), plugin_funcs.cast())
+            fd_ffi::bareos::load_plugin::<Fault>(
+                core_info.cast(),
+                core_funcs.cast(),
+                plugin_info.cast(),
+                plugin_funcs.cast(),
+            )
         }
     }
 }

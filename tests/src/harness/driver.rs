@@ -328,16 +328,13 @@ pub fn backup(spec: &JobSpec, catalog: Option<&Catalog>) -> JobReport {
 /// Runs a backup job against the plugin library at `path`, routed by command name `name`
 /// (a copy per flavour is loaded, since `loadPlugin` state is per loaded image).
 pub fn backup_plugin(path: &std::path::Path, name: &str, spec: &JobSpec) -> JobReport {
-    let copy = loader::target_dir().join(format!(
-        "harness-plugins/{}-{:?}.so",
-        name, spec.flavour
-    ));
+    let copy = loader::target_dir().join(format!("harness-plugins/{}-{:?}.so", name, spec.flavour));
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     if !copy.exists() {
         std::fs::copy(path, &copy).unwrap();
     }
-    let loaded = loader::load_path(spec.flavour, &copy, name)
-        .unwrap_or_else(|e| panic!("harness: {e}"));
+    let loaded =
+        loader::load_path(spec.flavour, &copy, name).unwrap_or_else(|e| panic!("harness: {e}"));
     assert!(loaded.facts.rejection.is_none(), "{:?}", loaded.facts);
     backup_with(loaded, spec, None)
 }

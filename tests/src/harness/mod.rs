@@ -37,7 +37,10 @@ use std::sync::Arc;
 pub use catalog::Catalog;
 pub use driver::{backup, backup_plugin, estimate, restore};
 pub use job::orphan_callbacks;
-pub use loader::{fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table, PluginFacts, WrongTableOutcome};
+pub use loader::{
+    fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table, PluginFacts,
+    WrongTableOutcome,
+};
 pub use volume::DataRef;
 
 /// Which daemon the harness plays.

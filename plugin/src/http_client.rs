@@ -1,0 +1,189 @@
+//! The HTTP client for endpoints with non-default TLS: a private CA bundle (`ca_file`) or
+//! verification turned off (`verify_tls=no`). The AWS SDK's own client is used otherwise; this
+//! one (hyper + rustls, like the SDK's) exists because the SDK's cannot skip verification.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// How the server's certificate is checked.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// The system's roots plus the certificates of a PEM bundle.
+    Bundle(Vec<u8>),
+    /// No verification at all (the job warns every time).
+    Insecure,
+}
+
+type HyperClient = Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
+
+#[derive(Clone, Debug)]
+pub struct TlsHttpClient {
+    client: HyperClient,
+    read_timeout: Option<Duration>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A rustls configuration for `trust`; errors name the CA file problem.
+fn tls_config(trust: &Trust) -> Result<ClientConfig, String> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let config = match trust {
+        Trust::Bundle(pem) => {
+            let mut roots = RootCertStore::empty();
+            for cert in rustls_native_certs_or_empty() {
+                let _ = roots.add(cert);
+            }
+            let mut added = 0;
+            for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(pem.as_slice()) {
+                let cert: CertificateDer<'static> =
+                    cert.map_err(|e| format!("is not a valid PEM certificate bundle: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("holds a certificate rustls refuses: {e}"))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err("holds no PEM certificate".into());
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification))
+            .with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+fn rustls_native_certs_or_empty() -> Vec<CertificateDer<'static>> {
+    rustls_native_certs::load_native_certs().certs
+}
+
+impl TlsHttpClient {
+    pub fn new(
+        trust: &Trust,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Result<Self, String> {
+        let config = tls_config(trust)?;
+        let mut tcp = TcpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(https);
+        Ok(TlsHttpClient {
+            client,
+            read_timeout: Some(read_timeout),
+        })
+    }
+
+    pub fn shared(self) -> SharedHttpClient {
+        SharedHttpClient::new(self)
+    }
+}
+
+impl HttpClient for TlsHttpClient {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+impl HttpConnector for TlsHttpClient {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = self.client.clone();
+        let read_timeout = self.read_timeout;
+        HttpConnectorFuture::new(async move {
+            let request = request
+                .try_into_http1x()
+                .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+            let call = client.request(request);
+            let response = match read_timeout {
+                Some(t) => tokio::time::timeout(t, call)
+                    .await
+                    .map_err(|e| ConnectorError::timeout(Box::new(e)))?,
+                None => call.await,
+            }
+            .map_err(|e| {
+                if e.is_connect() {
+                    ConnectorError::io(Box::new(e))
+                } else {
+                    ConnectorError::other(Box::new(e), None)
+                }
+            })?;
+            let response = response.map(SdkBody::from_body_1_x);
+            aws_smithy_runtime_api::http::Response::try_from(response)
+                .map_err(|e| ConnectorError::other(Box::new(e), None))
+        })
+    }
+}
+
+/// Accepts any certificate (`verify_tls=no`).
+#[derive(Debug)]
+struct NoVerification;
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

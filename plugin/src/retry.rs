@@ -1,0 +1,181 @@
+//! The one retry policy of the plugin, for every S3 request and for resuming broken bodies.
+//!
+//! Retried: HTTP 500, 502, 503, 504 and 429, the S3 codes SlowDown, InternalError,
+//! ServiceUnavailable, RequestTimeout and Throttling (also a SlowDown document in a 200 body
+//! of a listing), timeouts (including a server that stalls for `read_timeout`), connection
+//! resets and connect/DNS failures. Not retried: 400, 403, 404, 412 and anything else the
+//! server states as final. Waits grow exponentially with full jitter (base 200 ms, at most
+//! 30 s), or as the server's `Retry-After` says, within `retries` attempts and
+//! `retry_max_seconds` per request.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::options::Options;
+use crate::s3_errors::Failure;
+
+const BASE: Duration = Duration::from_millis(200);
+const CAP: Duration = Duration::from_secs(30);
+/// A `Retry-After` longer than this is shortened (the budget still bounds the total).
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub max_elapsed: Duration,
+}
+
+/// Counters of one job, shared by its tasks.
+#[derive(Debug, Default)]
+pub struct RetryStats {
+    pub retries: AtomicU64,
+    pub resumed: AtomicU64,
+}
+
+impl RetryStats {
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+    pub fn resumed(&self) -> u64 {
+        self.resumed.load(Ordering::Relaxed)
+    }
+}
+
+/// The outcome of one failed attempt.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// Transient: try again (after `after` if the server said so).
+    Retry {
+        failure: Failure,
+        after: Option<Duration>,
+    },
+    /// Final.
+    Fail(Failure),
+}
+
+impl RetryPolicy {
+    pub fn from_options(options: &Options) -> Self {
+        RetryPolicy {
+            retries: options.retries,
+            max_elapsed: options.retry_max,
+        }
+    }
+
+    /// Full-jitter exponential backoff for retry number `n` (0-based).
+    pub fn backoff(&self, n: u32) -> Duration {
+        let ceiling = BASE.saturating_mul(1u32 << n.min(16)).min(CAP);
+        ceiling.mul_f64(fastrand::f64())
+    }
+
+    /// Runs `op` until it succeeds, fails finally, or the retries or time budget run out.
+    pub async fn run<T, F, Fut>(
+        &self,
+        what: &str,
+        cancel: &CancellationToken,
+        stats: &RetryStats,
+        mut op: F,
+    ) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Attempt>>,
+    {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let (failure, after) = match op().await {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Fail(failure)) => return Err(failure),
+                Err(Attempt::Retry { failure, after }) => (failure, after),
+            };
+            let elapsed = started.elapsed();
+            if attempt >= self.retries || elapsed >= self.max_elapsed {
+                return Err(failure.gave_up(attempt, elapsed));
+            }
+            let wait = after
+                .map(|a| a.min(RETRY_AFTER_CAP))
+                .unwrap_or_else(|| self.backoff(attempt))
+                .min(self.max_elapsed.saturating_sub(elapsed));
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+            log::debug!("{what}: {failure:?}; retry {} in {wait:?}", attempt + 1);
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(Failure::Other("the job was cancelled".into())),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            attempt += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    fn policy(retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = policy(10);
+        for n in 0..40 {
+            let d = p.backoff(n);
+            assert!(d <= CAP);
+            assert!(d <= BASE.saturating_mul(1 << n.min(16)));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_failures_then_gives_up_naming_the_count() {
+        let stats = RetryStats::default();
+        let calls = AtomicU32::new(0);
+        let cancel = CancellationToken::new();
+        let r: Result<(), Failure> = policy(3)
+            .run("test", &cancel, &stats, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Attempt::Retry {
+                    failure: Failure::Other("HTTP 503 SlowDown".into()),
+                    after: Some(Duration::from_secs(2)),
+                })
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(stats.retries(), 3);
+        let text = format!("{:?}", r.unwrap_err());
+        assert!(text.contains("503") && text.contains("3 retries"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_failures_are_not_retried_and_success_ends_it() {
+        let stats = RetryStats::default();
+        let cancel = CancellationToken::new();
+        let r: Result<(), Failure> = policy(5)
+            .run("t", &cancel, &stats, || async {
+                Err(Attempt::Fail(Failure::NotFound))
+            })
+            .await;
+        assert_eq!(r.unwrap_err(), Failure::NotFound);
+        assert_eq!(stats.retries(), 0);
+        let calls = AtomicU32::new(0);
+        let r = policy(5)
+            .run("t", &cancel, &stats, || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(Attempt::Retry {
+                        failure: Failure::Unreachable("reset".into()),
+                        after: None,
+                    })
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(stats.retries(), 2);
+    }
+}
