@@ -158,7 +158,8 @@ fn split_fields(s: &str) -> Result<Vec<String>, OptionError> {
 
 /// Parses the `key=value` pairs of a plugin string (with or without the leading `s3:`).
 pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
-    let mut fields = split_fields(s.trim())?;
+    // Only line endings are stripped: spaces and tabs are valid in keys and prefixes.
+    let mut fields = split_fields(s.trim_end_matches(['\n', '\r']))?;
     if fields.first().map(String::as_str) == Some(PLUGIN_NAME) {
         fields.remove(0);
     }
