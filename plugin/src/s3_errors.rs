@@ -85,8 +85,15 @@ where
                 Attempt::Fail(classify(err))
             }
         }
-        // Connect/DNS/TLS failures, resets, timeouts, and responses that broke off or could
-        // not be parsed (e.g. an error document in a 200 body) are transient.
+        // An untrusted or invalid certificate will not fix itself.
+        SdkError::DispatchFailure(_) if is_certificate_problem(err) => {
+            Attempt::Fail(Failure::Unreachable(format!(
+                "TLS certificate not trusted: {}",
+                DisplayErrorContext(err)
+            )))
+        }
+        // Connect/DNS failures, resets, timeouts, and responses that broke off or could not
+        // be parsed (e.g. an error document in a 200 body) are transient.
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             Attempt::Retry {
                 failure: classify(err),
@@ -95,6 +102,22 @@ where
         }
         _ => Attempt::Fail(classify(err)),
     }
+}
+
+fn is_certificate_problem<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = format!("{}", DisplayErrorContext(err));
+    [
+        "certificate",
+        "UnknownIssuer",
+        "CertNotValid",
+        "NotValidForName",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// Classifies an SDK error.

@@ -1,3 +1,4 @@
+pub mod fault_proxy;
 pub mod harness;
-pub mod servers;
 pub mod scenario;
+pub mod servers;

@@ -49,6 +49,15 @@ impl BucketFixture {
         )
     }
 
+    /// The plugin string for this bucket reached through `endpoint` (e.g. a fault proxy).
+    pub fn command_via(&self, endpoint: &str, extra: &str) -> String {
+        self.command(extra).replacen(
+            &format!("endpoint={}", self.server.endpoint),
+            &format!("endpoint={endpoint}"),
+            1,
+        )
+    }
+
     /// A directory under the fixture's private directory (created).
     pub fn subdir(&self, name: &str) -> PathBuf {
         let d = self.dir.join(name);
