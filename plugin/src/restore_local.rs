@@ -19,6 +19,8 @@ struct Target {
     path: PathBuf,
     permissions: u32,
     mtime: i64,
+    /// The object's size as recorded at backup: what the data must add up to.
+    expected: i64,
     file: Option<File>,
     written: u64,
 }
@@ -93,6 +95,7 @@ impl LocalRestore {
             path,
             permissions,
             mtime: file.mtime,
+            expected: file.size,
             file: None,
             written: 0,
         });
@@ -156,6 +159,17 @@ impl LocalRestore {
         let Some(file) = target.file.take() else {
             return Ok(());
         };
+        if target.expected >= 0 && target.written != target.expected as u64 {
+            return Err(IoFailure::new(
+                libc::EIO,
+                PluginError::error(format!(
+                    "s3: {} restored incomplete: {} of {} bytes (the backup copy is truncated)",
+                    target.path.display(),
+                    target.written,
+                    target.expected
+                )),
+            ));
+        }
         let time = if target.mtime >= 0 {
             UNIX_EPOCH + Duration::from_secs(target.mtime as u64)
         } else {

@@ -90,6 +90,17 @@ impl Drop for DataRef {
 }
 
 impl DataRef {
+    /// In-memory data (for tests that hand-craft what a restore receives).
+    pub fn from_bytes(bytes: Vec<u8>) -> DataRef {
+        let mut h = super::sha256::Sha256::new();
+        h.update(&bytes);
+        DataRef {
+            len: bytes.len() as u64,
+            sha256: h.finish(),
+            store: Store::Mem(bytes),
+        }
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> u64 {
         self.len
