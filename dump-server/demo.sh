@@ -251,6 +251,13 @@ r_bytes=$(field BYTES "$r_out")
 # ------------------------------------------------------------------------------ 7. verify
 t=$(date +%s.%N)
 step "verifying every restored byte against the objects in S3"
+# LastModified of every object (epoch seconds) from the listing: the restored files' mtime.
+declare -A MTIME
+while IFS=$'\t' read -r k lm || [[ -n $k ]]; do
+	[[ -n $k ]] && MTIME[$k]=$(date -u -d "$lm" +%s)
+done < <(sed -e 's/<Contents>/\n/g' "$SEED/listing.xml" |
+	sed -n 's/.*<Key>\([^<]*\)<\/Key><LastModified>\([^<]*\)<\/LastModified>.*/\1\t\2/p' |
+	sed -e 's/&amp;/\&/g')
 checked=0
 while IFS=$'\t' read -r f k; do
 	restored=$RESTORE$(name_of "$k")
@@ -260,6 +267,9 @@ while IFS=$'\t' read -r f k; do
 	cmp -s "$f" "$restored" || die "restored '$restored' differs from the uploaded '$k'"
 	mode=$(stat -c %a "$restored")
 	[[ $mode == 640 ]] || die "restored '$restored' has mode $mode, expected 640"
+	mt=$(stat -c %Y "$restored")
+	[[ $mt == "${MTIME[$k]:-}" ]] ||
+		die "restored '$restored' has mtime $mt, the object's LastModified is ${MTIME[$k]:-unknown}"
 	checked=$((checked + 1))
 done <"$SEED/index"
 rm -f "$SEED/get.tmp"
@@ -282,7 +292,8 @@ cat <<REPORT
              autochanger VChanger, through the data spool
              plugin: $plugin_line
  Restore     JobId $r_id  status T  files $r_files  bytes $r_bytes  errors 0
- Verified    $checked/${#KEYS[@]} objects byte-identical to S3 and to what was uploaded, mode 0640
+ Verified    $checked/${#KEYS[@]} objects byte-identical to S3 and to what was uploaded,
+             mode 0640, mtime = LastModified
  Restored to $RESTORE/$BUCKET/
  Timings     $(printf '%s; ' "${TIMES[@]}")total ${total_time} s
 -------------------------------------------------------------------------------------

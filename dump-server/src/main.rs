@@ -1,15 +1,42 @@
-//! `dump-server`: the operator's tool for a Bareos dump server running the S3 plugin.
+//! `dump-server`: the operator's tool for a Bareos (or Bacula) dump server running the S3
+//! plugin.
 //!
-//! For now it translates between S3 keys and the file names the plugin records in the catalog
-//! (to find objects in the restore tree, or the key of a restored file).
+//! * `plan`: shard a bucket into bounded key ranges and write the Director's Jobs and FileSets;
+//! * `check`: pre-flight of a plugin string (endpoint, TLS, credentials, bucket, GET, library);
+//! * `census`: objects and bytes per prefix and storage class;
+//! * `name` / `key`: translate between S3 keys and the file names in the catalog.
+//!
+//! Exit codes: 0 success, 1 a check failed or the run failed (S3, files), 2 bad usage.
 
+mod census;
+mod check;
+mod director_config;
+mod exit;
+mod listing;
+mod plan;
+mod plan_file;
+mod plugin_probe;
+mod plugin_string;
+mod progress;
+mod shard_planner;
+mod size;
+
+#[cfg(test)]
+mod planner_props;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use s3_plugin::naming::{key_to_name, name_to_key};
 
 #[derive(Parser)]
-#[command(name = "dump-server", version, about = "Operator's tool for the s3-fd Bareos plugin")]
+#[command(
+    name = "dump-server",
+    version,
+    about = "Operator's tool for the s3-fd Bareos/Bacula plugin",
+    after_help = "Exit status: 0 success, 1 a check or the run failed, 2 bad usage."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,27 +44,54 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Shard a bucket into key ranges of bounded size and write one Director Job and FileSet
+    /// per shard (re-plans an existing plan: boundaries kept, grown shards split).
+    Plan(Box<plan::PlanArgs>),
+    /// Pre-flight a plugin string: endpoint, TLS, credentials, bucket, one GET, the plugin
+    /// library; one line per check, exit 1 if any failed.
+    Check(check::CheckArgs),
+    /// Objects and bytes per key prefix and per storage class.
+    Census(census::CensusArgs),
     /// Print the catalog file name the plugin records for KEY of BUCKET.
     Name { bucket: String, key: String },
     /// Print the S3 key behind a catalog file NAME (`/<bucket>/…`) of BUCKET.
     Key { bucket: String, name: String },
+    /// (internal) load a plugin library the way bpluginfo does and print what it reports.
+    #[command(hide = true)]
+    ProbeLibrary { path: PathBuf },
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
+        Command::Plan(args) => plan::run(*args),
+        Command::Check(args) => check::run(args),
+        Command::Census(args) => census::run(args),
         Command::Name { bucket, key } => {
             println!("{}", String::from_utf8_lossy(&key_to_name(&bucket, &key)));
-            ExitCode::SUCCESS
+            Ok(())
         }
         Command::Key { bucket, name } => match name_to_key(&bucket, name.as_bytes()) {
             Ok(key) => {
                 println!("{key}");
-                ExitCode::SUCCESS
+                Ok(())
+            }
+            Err(e) => Err(exit::Failure::usage(format!("{name}: {e}"))),
+        },
+        Command::ProbeLibrary { path } => match plugin_probe::probe_in_this_process(&path) {
+            Ok(facts) => {
+                for (k, v) in facts {
+                    println!("{k}={}", v.replace('\n', " "));
+                }
+                Ok(())
             }
             Err(e) => {
-                eprintln!("dump-server: {name}: {e}");
-                ExitCode::from(2)
+                println!("{e}");
+                Err(exit::Failure::silent())
             }
         },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.exit(),
     }
 }

@@ -10,6 +10,7 @@
 # The plugin jobs themselves (one FileSet + one Job per bucket) are added with define-job.sh:
 # bacula-dir.conf includes etc/jobs.conf, which includes each etc/jobs/<JOB>.conf.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ ${1:-} == --reset ]]; then

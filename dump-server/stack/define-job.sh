@@ -9,6 +9,7 @@
 # e.g. define-job.sh backup-photos \
 #        's3:bucket=photos:endpoint=http://127.0.0.1:18480:credentials_file=/root/.s3creds:profile=rgw'
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -f $ETC/bacula-dir.conf ]] || die "no configuration yet: run configure.sh first"
@@ -72,4 +73,5 @@ if pid_of dir >/dev/null; then
 		die "the director does not show job $job after reload"
 	fi
 fi
-echo "define-job.sh: ${job:+job $job ($accurate accurate) }written; jobs: $(cd "$ETC/jobs" && ls | sed 's/\.conf$//' | tr '\n' ' ')" >&2
+names=$(find "$ETC/jobs" -maxdepth 1 -name '*.conf' -printf '%f\n' | sed 's/\.conf$//' | sort | tr '\n' ' ')
+echo "define-job.sh: ${job:+job $job (accurate: $accurate) }written; jobs: $names" >&2

@@ -4,7 +4,7 @@
 #   bacula-director + bacula-director-sqlite3   director, SQLite catalog backend
 #   bacula-sd, bacula-fd, bacula-console        storage daemon, file daemon, bconsole
 #   sqlite3                                     run-job.sh reads the catalog with it
-#   mt-st, mtx                                  not needed (the tapes here are files); not installed
+# (no mt-st/mtx: the tapes of the virtual library are files, moved by Debian's disk-changer)
 #
 # Nothing of the packages' own services or configs is used afterwards: start.sh runs private
 # daemons with our configs under .state/dump-server. Idempotent: when everything is installed it

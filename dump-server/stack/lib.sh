@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # (settings used by the scripts that source this)
 # Settings and helpers shared by the dump-server stack scripts (sourced, not run).
 #
 # One "stack" = a Bacula 9.6 director (SQLite catalog), storage daemon (virtual tape autochanger

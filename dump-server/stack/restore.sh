@@ -18,13 +18,14 @@
 # Exit status as run-job.sh: 0 JobStatus T, 1 other status, 2 usage, 3 not queued or nothing
 # selected, 4 timeout.
 #
-# Why the tree and not "file=": with 9.6 only the first file= of a restore command is used,
-# and it ignores jobid= (it takes the client's newest version); marking in the tree has neither
-# limit. Names are matched as shell patterns by "mark", so PATHs must not contain * ? [ or ".
+# Why the tree and not "file=": with 9.6.7 only the first file= of a restore command line is
+# used (seen: "file=A file=B" restores A only), while the tree takes any number of marks.
+# Names are matched as shell patterns by "mark", so PATHs must not contain * ? [ or ".
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ $# -ge 2 ]] || { sed -n '2,19p' "$0" >&2; exit 2; }
+[[ $# -ge 2 ]] || { sed -n '2,22p' "$0" >&2; exit 2; }
 src=$1 where=$2
 shift 2
 [[ $where == /* ]] || die "WHERE must be an absolute directory (got '$where')"
@@ -55,7 +56,7 @@ else
 		cmds+=("cd \"$dir\"" "mark \"$base\"")
 	done
 fi
-cmds+=(done)
+cmds+=("done")
 
 out=$(printf '%s\n' "${cmds[@]}" quit | bcon 300) || true
 # Each cd must have worked and each mark must have marked something.

@@ -11,6 +11,7 @@
 #   run-job.sh estimate JOB [LEVEL]                 names and sizes, no data (no job is run)
 #   run-job.sh raw      'bconsole command that queues a job'
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() { sed -n '2,14p' "$0" >&2; exit 2; }

@@ -12,6 +12,7 @@
 # DUMP_WATCH_PID=PID: also start a watchdog that runs stop.sh once process PID is gone (the
 # e2e tests pass their own pid, so no daemon outlives the test run).
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PLUGIN_SRC=${DUMP_PLUGIN:-$REPO_ROOT/target/release/libs3_fd_bacula.so}
@@ -77,6 +78,7 @@ start_one dir /usr/sbin/bacula-dir "$ETC/bacula-dir.conf" "$DUMP_DIR_PORT"
 # Watchdog (optional): stop the stack when process DUMP_WATCH_PID ends.
 if [[ -n ${DUMP_WATCH_PID:-} ]]; then
 	if pid=$(pid_of watch); then kill "$pid" 2>/dev/null || true; fi
+	# shellcheck disable=SC2016 # $1..$3 are the inner script's arguments
 	setsid bash -c '
 		while kill -0 "$1" 2>/dev/null; do sleep 1; done
 		rm -f "$2"

@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Stop the local dump server's daemons (and the watchdog), by the pids start.sh recorded:
-# SIGTERM, then SIGKILL after 10 s. Idempotent. State, catalog and tapes stay.
+# SIGTERM to all of them at once (each takes 1-2 s to shut down), SIGKILL to any still there
+# after 10 s. Idempotent. State, catalog and tapes stay.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+declare -A pids=()
 for name in watch dir fd sd; do
 	f=$RUN/$name.pid
 	[[ -f $f ]] || continue
 	pid=$(cat "$f")
 	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "stop.sh: $name (pid $pid) ignored SIGTERM; killing it" >&2
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		[[ $name == watch ]] || echo "stop.sh: $name (pid $pid) stopped" >&2
+		pids[$name]=$pid
 	fi
 	rm -f "$f"
+done
+for ((i = 0; i < 100 && ${#pids[@]} > 0; i++)); do
+	for name in "${!pids[@]}"; do
+		if ! kill -0 "${pids[$name]}" 2>/dev/null; then
+			[[ $name == watch ]] || echo "stop.sh: $name (pid ${pids[$name]}) stopped" >&2
+			unset "pids[$name]"
+		fi
+	done
+	((${#pids[@]} == 0)) || sleep 0.1
+done
+for name in "${!pids[@]}"; do
+	echo "stop.sh: $name (pid ${pids[$name]}) ignored SIGTERM for 10 s; killing it" >&2
+	kill -KILL "${pids[$name]}" 2>/dev/null || true
 done

@@ -74,7 +74,8 @@ impl Host<'_> {
         }
         let text = to_c_text(text);
         // SAFETY: ctx and core are valid for the duration of the daemon's call; the format is
-        // "%s" with one NUL-terminated argument, so no format injection is possible.
+        // "%s\n" with one NUL-terminated argument, so no format injection is possible (the
+        // daemons expect messages to end with a newline).
         unsafe {
             match self.raw {
                 RawHost::Bareos { ctx, core } => {
@@ -85,7 +86,7 @@ impl Host<'_> {
                             0,
                             bareos_type(level),
                             0,
-                            c"%s".as_ptr(),
+                            c"%s\n".as_ptr(),
                             text.as_ptr(),
                         );
                     }
@@ -98,7 +99,7 @@ impl Host<'_> {
                             0,
                             bacula_type(level),
                             0,
-                            c"%s".as_ptr(),
+                            c"%s\n".as_ptr(),
                             text.as_ptr(),
                         );
                     }

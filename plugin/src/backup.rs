@@ -90,7 +90,9 @@ impl BackupJob {
             start_after: options.start_after.clone(),
             end_at: options.end_at.clone(),
             concurrency: options.concurrency,
-            window: (options.prefetch_bytes / options.concurrency as u64).max(4096) as usize,
+            budget: options.prefetch_bytes,
+            part_size: options.part_size,
+            max_rate: options.max_rate,
             read_timeout: options.read_timeout,
             retry: RetryPolicy::from_options(&options),
             stats: retry_stats.clone(),
@@ -149,15 +151,15 @@ impl BackupJob {
         self.failed_names.insert(name);
     }
 
-    /// Waits for a GET's head. `None`: the object is skipped (message sent).
-    fn await_head(
+    /// A GET's head, or `None` when the object is skipped (message sent).
+    fn head_or_skip(
         &mut self,
         host: &Host<'_>,
         key: &str,
         name: &[u8],
-        body: &mut PendingBody,
+        result: Result<Head, Failure>,
     ) -> Option<Head> {
-        match body.head() {
+        match result {
             Ok(head) => Some(head),
             Err(Failure::NotFound) => {
                 host.job_message(
@@ -219,10 +221,23 @@ impl BackupJob {
             let (mut size, mut mtime) = (object.size, object.mtime);
             let mut body = prepared.body;
             if let Some(pending) = &mut body {
-                let Some(head) = self.await_head(host, &object.key, &name, pending) else {
-                    continue;
-                };
-                (size, mtime) = adopt_head(&object, &head);
+                match pending.head() {
+                    // Changed since the listing: the pinned transfer is refused; take the
+                    // current version instead.
+                    Err(Failure::Changed) => {
+                        log::debug!(
+                            "{} changed since it was listed; fetching it again",
+                            object.key
+                        );
+                        body = None;
+                    }
+                    result => {
+                        let Some(head) = self.head_or_skip(host, &object.key, &name, result) else {
+                            continue;
+                        };
+                        (size, mtime) = adopt_head(&object, &head);
+                    }
+                }
             }
             sp.set_file(attributes(size, mtime));
             if let Some(reference) = self.since.reference {
@@ -245,7 +260,8 @@ impl BackupJob {
                     // Changed although LastModified is older than the since time (accurate
                     // mode found it missing or different in the catalog): fetch it now.
                     let mut pending = self.pipeline.fetch_now(&object.key);
-                    let Some(head) = self.await_head(host, &object.key, &name, &mut pending) else {
+                    let result = pending.head();
+                    let Some(head) = self.head_or_skip(host, &object.key, &name, result) else {
                         continue;
                     };
                     (size, mtime) = adopt_head(&object, &head);
@@ -275,7 +291,10 @@ impl BackupJob {
                 PluginError::fatal("s3: the daemon opened an entry that has no data"),
             ));
         };
-        let body = current.body.take().expect("a changed entry has a body");
+        let body = current
+            .body
+            .take()
+            .expect("an entry with data has a transfer");
         let reader = body.into_reader(current.size.max(0) as u64);
         self.reader = Some((reader, current));
         Ok(())

@@ -14,7 +14,6 @@ use aws_sdk_s3::config::{
     Region, RequestChecksumCalculation, ResponseChecksumValidation, SharedCredentialsProvider,
     StalledStreamProtectionConfig,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::http_client::{TlsHttpClient, Trust};
@@ -122,7 +121,7 @@ pub fn connect(options: &Options) -> Result<S3, String> {
         if let Err(e) = creds {
             return Err(format!(
                 "no usable credentials from {source}: {}",
-                DisplayErrorContext(&e)
+                crate::s3_errors::chain(&e)
             ));
         }
         let region = options

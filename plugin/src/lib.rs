@@ -6,13 +6,16 @@
 //! bytes) → `backup` (the daemon's startBackupFile / IO_READ on the job thread).
 
 pub mod backup;
+mod body;
 pub mod client;
+mod fetch;
 pub mod http_client;
 pub mod listing;
 pub mod naming;
 pub mod options;
 mod plugin;
 pub mod prefetch;
+mod rate;
 pub mod restore_local;
 pub mod retry;
 pub mod runtime;

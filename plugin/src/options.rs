@@ -32,6 +32,10 @@ pub struct Options {
     pub concurrency: usize,
     /// Memory budget for data fetched but not yet read by the daemon, over all objects.
     pub prefetch_bytes: u64,
+    /// Objects larger than this are fetched as parallel ranged GETs of this size.
+    pub part_size: u64,
+    /// Bandwidth cap of the job in bytes per second.
+    pub max_rate: Option<u64>,
     /// Seconds subtracted from the since time of an Incremental/Differential.
     pub since_margin: i64,
     /// A request that delivers no byte for this long fails (and is retried).
@@ -46,7 +50,8 @@ pub struct Options {
     pub retry_max: Duration,
 }
 
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_CONCURRENCY: usize = 32;
+pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 pub const DEFAULT_PREFETCH_BYTES: u64 = 64 << 20;
 pub const DEFAULT_SINCE_MARGIN: i64 = 1;
 pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 60;
@@ -311,6 +316,20 @@ impl Options {
                 None => Ok(None),
             }
         };
+        let prefetch_bytes = match get("prefetch_bytes") {
+            Some(v) => byte_size("prefetch_bytes", v, 1 << 20)?,
+            None => DEFAULT_PREFETCH_BYTES,
+        };
+        let part_size = match get("part_size") {
+            Some(v) => byte_size("part_size", v, 256 << 10)?.min(1 << 30),
+            None => DEFAULT_PART_SIZE.min(prefetch_bytes),
+        };
+        if part_size > prefetch_bytes {
+            return Err(bad(
+                "part_size",
+                format!("{part_size} bytes is larger than prefetch_bytes ({prefetch_bytes})"),
+            ));
+        }
         if let (Some(a), Some(b)) = (get("start_after"), get("end_at")) {
             if a >= b {
                 return Err(bad(
@@ -333,9 +352,11 @@ impl Options {
                 Some(v) => number("concurrency", v, 1, 256)? as usize,
                 None => DEFAULT_CONCURRENCY,
             },
-            prefetch_bytes: match get("prefetch_bytes") {
-                Some(v) => byte_size("prefetch_bytes", v, 1 << 20)?,
-                None => DEFAULT_PREFETCH_BYTES,
+            prefetch_bytes,
+            part_size,
+            max_rate: match get("max_rate") {
+                Some(v) => Some(byte_size("max_rate", v, 1024)?),
+                None => None,
             },
             since_margin: match get("since_margin") {
                 Some(v) => number("since_margin", v, 0, 86_400)? as i64,

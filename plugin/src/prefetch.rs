@@ -1,29 +1,39 @@
-//! The prefetch stage: a task on the I/O runtime walks the listing and starts the GETs of the
-//! objects that will need data, up to `concurrency` at once, while the daemon's job thread
-//! consumes the objects strictly in listing order.
+//! The prefetch stage: a task on the I/O runtime walks the listing and starts the transfers of
+//! the objects that will need data while the daemon's job thread consumes the objects strictly
+//! in listing order.
 //!
-//! Memory is bounded: every object in flight has its own byte window
-//! (`prefetch_bytes / concurrency`); its body task waits once the window is full until the
-//! job thread has copied data out. The listing runs at most `ITEM_QUEUE` objects ahead.
+//! Each object needing data becomes one unit (a whole GET), or, above `part_size`, several
+//! ranged GETs ("parts") fetched in parallel and pinned with If-Match to the listed ETag (an
+//! object that changed since the listing answers 412, and the job thread then fetches the
+//! current version on its own). Memory is bounded by one budget per job (`prefetch_bytes`):
+//! the listing task reserves each unit's bytes in listing order before starting it, and a
+//! unit's bytes return to the budget as the daemon reads them. Because every unit can hold its
+//! whole share and the reader takes units in the same order, no wait is circular.
+//! `concurrency` bounds the requests in flight; `max_rate` paces the bytes.
 //! Cancelling the job (or dropping the pipeline) stops every task and wakes the job thread.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use aws_sdk_s3::operation::get_object::GetObjectOutput;
+pub use crate::body::{BodyReader, PendingBody};
+pub use crate::fetch::Head;
 
 use crate::client::S3;
+use crate::fetch::{self, Budget, Shared, UnitSpec};
 use crate::listing::{Listed, Pages};
-use crate::retry::{Attempt, RetryPolicy, RetryStats};
+use crate::rate::RateLimiter;
+use crate::retry::{RetryPolicy, RetryStats};
 use crate::runtime::runtime;
-use crate::s3_errors::{attempt, Failure};
+use crate::s3_errors::Failure;
 
 /// Objects listed ahead of the job thread at most (each is a few hundred bytes).
 const ITEM_QUEUE: usize = 2000;
+
+/// Window of an object fetched on demand (outside the budget: it is read at once).
+const ON_DEMAND_WINDOW: usize = 8 << 20;
 
 #[derive(Clone)]
 pub struct PrefetchConfig {
@@ -32,36 +42,21 @@ pub struct PrefetchConfig {
     pub start_after: Option<String>,
     pub end_at: Option<String>,
     pub concurrency: usize,
-    /// Byte window of each object in flight.
-    pub window: usize,
+    /// The job's memory budget for data not yet read by the daemon.
+    pub budget: u64,
+    /// Size of the parts of large objects (at most `budget`).
+    pub part_size: u64,
+    /// Bytes per second for the whole job, if capped.
+    pub max_rate: Option<u64>,
     pub read_timeout: Duration,
     pub retry: RetryPolicy,
     pub stats: Arc<RetryStats>,
 }
 
-/// One listed object, with its GET already under way if it will need data.
+/// One listed object, with its transfer already under way if it will need data.
 pub struct Prepared {
     pub object: Listed,
     pub body: Option<PendingBody>,
-}
-
-/// Response head of a GET.
-#[derive(Debug, Clone)]
-pub struct Head {
-    pub size: i64,
-    pub etag: Option<String>,
-    pub mtime: Option<i64>,
-}
-
-/// A GET in flight: its head, then its body in chunks.
-pub struct PendingBody {
-    head: Option<oneshot::Receiver<Result<Head, Failure>>>,
-    chunks: mpsc::Receiver<Result<Chunk, String>>,
-}
-
-struct Chunk {
-    bytes: Bytes,
-    _window: OwnedSemaphorePermit,
 }
 
 /// A listing failure, ending the stream.
@@ -71,13 +66,12 @@ pub struct ListingFailed(pub Failure);
 pub struct Pipeline {
     items: mpsc::Receiver<Result<Prepared, ListingFailed>>,
     peeked: Option<Result<Prepared, ListingFailed>>,
-    config: PrefetchConfig,
-    s3: S3,
+    shared: Arc<Shared>,
     cancel: CancellationToken,
 }
 
 impl Pipeline {
-    /// Starts listing; `wants_data` decides per object whether to start its GET now.
+    /// Starts listing; `wants_data` decides per object whether to start its transfer now.
     pub fn start(
         s3: S3,
         config: PrefetchConfig,
@@ -85,9 +79,22 @@ impl Pipeline {
         wants_data: impl Fn(&Listed) -> bool + Send + 'static,
     ) -> Pipeline {
         let (tx, items) = mpsc::channel(ITEM_QUEUE);
+        let shared = Arc::new(Shared {
+            s3: s3.clone(),
+            bucket: config.bucket.clone(),
+            read_timeout: config.read_timeout,
+            retry: config.retry.clone(),
+            stats: config.stats.clone(),
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            rate: config.max_rate.map(|r| Arc::new(RateLimiter::new(r))),
+        });
+        let budget = config
+            .budget
+            .max(config.part_size)
+            .min(Semaphore::MAX_PERMITS as u64);
         let task = ListTask {
             pages: Pages::new(
-                s3.clone(),
+                s3,
                 config.retry.clone(),
                 config.stats.clone(),
                 cancel.clone(),
@@ -96,9 +103,9 @@ impl Pipeline {
                 config.start_after.clone(),
                 config.end_at.clone(),
             ),
-            s3: s3.clone(),
-            config: config.clone(),
-            slots: Arc::new(Semaphore::new(config.concurrency)),
+            shared: shared.clone(),
+            budget: Arc::new(Semaphore::new(budget as usize)),
+            part_size: config.part_size,
             cancel: cancel.clone(),
             tx,
         };
@@ -106,8 +113,7 @@ impl Pipeline {
         Pipeline {
             items,
             peeked: None,
-            config,
-            s3,
+            shared,
             cancel,
         }
     }
@@ -131,17 +137,21 @@ impl Pipeline {
         self.peek().is_some()
     }
 
-    /// Starts the GET of an object the prefetcher did not fetch.
+    /// Fetches the current version of an object the prefetcher did not fetch (or whose listed
+    /// version is gone), as one stream.
     pub fn fetch_now(&self, key: &str) -> PendingBody {
-        let (body, task) = GetTask::new(
-            self.s3.clone(),
-            self.config.clone(),
-            key.to_string(),
-            None,
+        let unit = fetch::spawn(
+            self.shared.clone(),
+            UnitSpec {
+                key: key.to_string(),
+                range: None,
+                if_match: None,
+            },
+            Budget::Window(Arc::new(Semaphore::new(ON_DEMAND_WINDOW))),
             self.cancel.child_token(),
+            true,
         );
-        runtime().spawn(task.run());
-        body
+        PendingBody::new(vec![unit])
     }
 }
 
@@ -153,12 +163,29 @@ impl Drop for Pipeline {
 
 struct ListTask {
     pages: Pages,
-    s3: S3,
-    config: PrefetchConfig,
-    /// One permit per GET in flight.
-    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    /// The job's byte budget, reserved unit by unit in listing order.
+    budget: Arc<Semaphore>,
+    part_size: u64,
     cancel: CancellationToken,
     tx: mpsc::Sender<Result<Prepared, ListingFailed>>,
+}
+
+/// The units of an object: whole, or parts pinned to its listed ETag.
+fn plan(object: &Listed, part_size: u64) -> Vec<UnitSpec> {
+    let size = object.size.max(0) as u64;
+    let unit = |range, if_match| UnitSpec {
+        key: object.key.clone(),
+        range,
+        if_match,
+    };
+    match &object.etag {
+        Some(etag) if size > part_size => (0..size)
+            .step_by(part_size as usize)
+            .map(|a| unit(Some((a, (a + part_size).min(size))), Some(etag.clone())))
+            .collect(),
+        etag => vec![unit(None, etag.clone())],
+    }
 }
 
 impl ListTask {
@@ -171,10 +198,9 @@ impl ListTask {
             let page = match page {
                 Ok(Some(page)) => {
                     log::debug!(
-                        "listed {} keys of s3://{}/{} (more: {})",
+                        "listed {} keys of s3://{} (more: {})",
                         page.objects.len(),
-                        self.config.bucket,
-                        self.config.prefix,
+                        self.shared.bucket,
                         page.next.is_some()
                     );
                     page
@@ -186,24 +212,19 @@ impl ListTask {
                 }
             };
             for object in page.objects {
-                let body = if wants_data(&object) {
-                    let slot = tokio::select! {
-                        _ = self.cancel.cancelled() => return,
-                        slot = self.slots.clone().acquire_owned() => slot,
-                    };
-                    let Ok(slot) = slot else { return };
-                    let (body, task) = GetTask::new(
-                        self.s3.clone(),
-                        self.config.clone(),
-                        object.key.clone(),
-                        Some(slot),
-                        self.cancel.child_token(),
-                    );
-                    tokio::spawn(task.run());
-                    Some(body)
+                let (body, starters) = if wants_data(&object) {
+                    let (handles, starters): (Vec<_>, Vec<_>) = plan(&object, self.part_size)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, spec)| fetch::prepare(spec, i == 0))
+                        .unzip();
+                    (Some(PendingBody::new(handles)), starters)
                 } else {
-                    None
+                    (None, Vec::new())
                 };
+                let size = object.size;
+                // The object goes to the job thread first: its parts may need budget that only
+                // the job thread's reading of earlier parts frees.
                 let sent = tokio::select! {
                     _ = self.cancel.cancelled() => return,
                     sent = self.tx.send(Ok(Prepared { object, body })) => sent,
@@ -211,314 +232,38 @@ impl ListTask {
                 if sent.is_err() {
                     return; // the job thread is gone
                 }
-            }
-        }
-    }
-}
-
-struct GetTask {
-    s3: S3,
-    config: PrefetchConfig,
-    key: String,
-    _slot: Option<OwnedSemaphorePermit>,
-    cancel: CancellationToken,
-    head: Option<oneshot::Sender<Result<Head, Failure>>>,
-    chunks: mpsc::Sender<Result<Chunk, String>>,
-    window: Arc<Semaphore>,
-}
-
-impl GetTask {
-    fn new(
-        s3: S3,
-        config: PrefetchConfig,
-        key: String,
-        slot: Option<OwnedSemaphorePermit>,
-        cancel: CancellationToken,
-    ) -> (PendingBody, GetTask) {
-        let (head_tx, head) = oneshot::channel();
-        // The byte window bounds memory; the channel only needs room for its chunks.
-        let (chunk_tx, chunks) = mpsc::channel(1024);
-        let window = Arc::new(Semaphore::new(config.window));
-        (
-            PendingBody {
-                head: Some(head),
-                chunks,
-            },
-            GetTask {
-                s3,
-                config,
-                key,
-                _slot: slot,
-                cancel,
-                head: Some(head_tx),
-                chunks: chunk_tx,
-                window,
-            },
-        )
-    }
-
-    async fn run(mut self) {
-        let cancel = self.cancel.clone();
-        tokio::select! {
-            _ = cancel.cancelled() => {}
-            _ = self.transfer() => {}
-        }
-    }
-
-    /// One GET attempt: from byte `from` (ranged) pinned to `etag` when resuming.
-    fn get(
-        &self,
-        from: Option<u64>,
-        etag: Option<String>,
-    ) -> impl std::future::Future<Output = Result<GetObjectOutput, Attempt>> + use<> {
-        let mut request = self
-            .s3
-            .client
-            .get_object()
-            .bucket(&self.config.bucket)
-            .key(&self.key);
-        if let Some(from) = from {
-            request = request.range(format!("bytes={from}-"));
-        }
-        if let Some(etag) = etag {
-            request = request.if_match(etag);
-        }
-        let timeout = self.config.read_timeout;
-        async move {
-            match tokio::time::timeout(timeout, request.send()).await {
-                Err(_) => Err(Attempt::Retry {
-                    failure: Failure::Unreachable(format!(
-                        "no response within {} s",
-                        timeout.as_secs()
-                    )),
-                    after: None,
-                }),
-                Ok(Err(e)) => Err(attempt(&e)),
-                Ok(Ok(output)) => Ok(output),
-            }
-        }
-    }
-
-    async fn fail_body(&self, message: String) {
-        let _ = self.chunks.send(Err(message)).await;
-    }
-
-    async fn transfer(&mut self) {
-        let what = format!("GET s3://{}/{}", self.config.bucket, self.key);
-        let (retry, stats) = (self.config.retry.clone(), self.config.stats.clone());
-        let first = retry
-            .run(&what, &self.cancel, &stats, || self.get(None, None))
-            .await;
-        let output = match first {
-            Ok(output) => output,
-            Err(failure) => {
-                if let Some(head) = self.head.take() {
-                    let _ = head.send(Err(failure));
-                }
-                return;
-            }
-        };
-        log::trace!("{what}: response head received");
-        let head = Head {
-            size: output.content_length().unwrap_or(-1),
-            etag: output.e_tag().map(str::to_string),
-            mtime: output.last_modified().map(|t| t.secs()),
-        };
-        let (size, etag) = (head.size, head.etag.clone());
-        if let Some(tx) = self.head.take() {
-            if tx.send(Ok(head)).is_err() {
-                return; // nobody wants this body any more
-            }
-        }
-        let timeout = self.config.read_timeout;
-        let mut body = output.body;
-        let mut delivered: u64 = 0;
-        let mut failures_since_progress: u32 = 0;
-        let mut resumed = false;
-        loop {
-            let broken = match tokio::time::timeout(timeout, body.next()).await {
-                Ok(Some(Ok(bytes))) => {
-                    for piece in split(bytes, self.config.window) {
-                        let len = piece.len() as u64;
-                        let Ok(window) = self.window.clone().acquire_many_owned(len as u32).await
-                        else {
-                            return;
-                        };
-                        let chunk = Chunk {
-                            bytes: piece,
-                            _window: window,
-                        };
-                        if self.chunks.send(Ok(chunk)).await.is_err() {
-                            return; // the reader dropped the body
-                        }
-                        delivered += len;
-                        failures_since_progress = 0;
-                    }
-                    continue;
-                }
-                Ok(None) if size < 0 || delivered >= size as u64 => return, // complete
-                Ok(None) => format!("the body ended after {delivered} of {size} bytes"),
-                Ok(Some(Err(e))) => format!(
-                    "the body broke off: {}",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                ),
-                Err(_) => format!("no data for {} s", timeout.as_secs()),
-            };
-            // Resume from the first byte not yet delivered, pinned to the same version.
-            let Some(etag) = etag.clone().filter(|_| size >= 0) else {
-                self.fail_body(format!("{broken} (cannot resume: no ETag/size)"))
-                    .await;
-                return;
-            };
-            if failures_since_progress >= retry.retries {
-                self.fail_body(format!(
-                    "{broken} (gave up after {failures_since_progress} retries without progress)"
-                ))
-                .await;
-                return;
-            }
-            let wait = retry.backoff(failures_since_progress);
-            failures_since_progress += 1;
-            stats
-                .retries
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            log::debug!("{what}: {broken}; resuming at byte {delivered} in {wait:?}");
-            tokio::time::sleep(wait).await;
-            let resumed_output = retry
-                .run(&what, &self.cancel, &stats, || {
-                    self.get(Some(delivered), Some(etag.clone()))
-                })
-                .await;
-            match resumed_output {
-                Ok(output) => {
-                    let expected = format!("bytes {delivered}-{}/{size}", size - 1);
-                    if output.content_range() != Some(expected.as_str()) {
-                        self.fail_body(format!(
-                            "{broken}; the resumed response covers {:?}, not {expected}",
-                            output.content_range()
-                        ))
-                        .await;
+                for starter in starters {
+                    if !self.start_unit(starter, size).await {
                         return;
                     }
-                    if !resumed {
-                        resumed = true;
-                        stats
-                            .resumed
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    body = output.body;
-                }
-                Err(Failure::Changed) => {
-                    self.fail_body(format!(
-                        "{broken}, and the object changed before the rest could be read \
-                         (its ETag no longer matches)"
-                    ))
-                    .await;
-                    return;
-                }
-                Err(Failure::NotFound) => {
-                    self.fail_body(format!("{broken}, and the object was deleted meanwhile"))
-                        .await;
-                    return;
-                }
-                Err(failure) => {
-                    self.fail_body(format!("{broken}; resuming failed: {failure:?}"))
-                        .await;
-                    return;
                 }
             }
         }
     }
-}
 
-/// Cuts `bytes` into pieces no larger than `max` (zero-copy).
-fn split(mut bytes: Bytes, max: usize) -> Vec<Bytes> {
-    let mut pieces = Vec::new();
-    while bytes.len() > max {
-        pieces.push(bytes.split_to(max));
-    }
-    if !bytes.is_empty() {
-        pieces.push(bytes);
-    }
-    pieces
-}
-
-impl PendingBody {
-    /// Waits for the response head (job thread).
-    pub fn head(&mut self) -> Result<Head, Failure> {
-        let Some(head) = self.head.take() else {
-            return Err(Failure::Other("the response head was already taken".into()));
+    /// Reserves a unit's bytes (units are reserved in listing order) and starts it.
+    /// `false`: cancelled.
+    async fn start_unit(&self, starter: fetch::UnitStarter, object_size: i64) -> bool {
+        let spec = starter.spec();
+        let budget = if spec.if_match.is_none() && object_size as u64 > self.part_size {
+            // No ETag to pin parts to: one stream with a window of its own.
+            Budget::Window(Arc::new(Semaphore::new(self.part_size as usize)))
+        } else {
+            let bytes = match spec.range {
+                Some((a, b)) => b - a,
+                None => object_size.max(0) as u64,
+            };
+            let reserved = tokio::select! {
+                _ = self.cancel.cancelled() => return false,
+                r = self.budget.clone().acquire_many_owned(bytes as u32) => r,
+            };
+            match reserved {
+                Ok(r) => Budget::Reserved(r),
+                Err(_) => return false,
+            }
         };
-        head.blocking_recv()
-            .unwrap_or_else(|_| Err(Failure::Other("the request was cancelled".into())))
-    }
-
-    /// The body as a reader for the daemon's IO_READ calls.
-    pub fn into_reader(self, expected: u64) -> BodyReader {
-        BodyReader {
-            chunks: self.chunks,
-            current: None,
-            offset: 0,
-            received: 0,
-            expected,
-        }
-    }
-}
-
-/// Hands the body to the daemon in whatever sizes it asks for; checks the byte count.
-pub struct BodyReader {
-    chunks: mpsc::Receiver<Result<Chunk, String>>,
-    current: Option<Chunk>,
-    offset: usize,
-    received: u64,
-    expected: u64,
-}
-
-impl BodyReader {
-    /// Fills `buf` as far as the current chunk allows; `Ok(0)` at the end of a complete body.
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, String> {
-        loop {
-            if let Some(chunk) = &self.current {
-                let rest = &chunk.bytes[self.offset..];
-                if !rest.is_empty() {
-                    let n = rest.len().min(buf.len());
-                    buf[..n].copy_from_slice(&rest[..n]);
-                    self.offset += n;
-                    self.received += n as u64;
-                    if self.received > self.expected {
-                        return Err(format!(
-                            "the body is longer than its {} bytes",
-                            self.expected
-                        ));
-                    }
-                    return Ok(n);
-                }
-                self.current = None; // releases the window
-            }
-            match self.chunks.blocking_recv() {
-                Some(Ok(chunk)) => {
-                    self.current = Some(chunk);
-                    self.offset = 0;
-                }
-                Some(Err(message)) => {
-                    return Err(format!(
-                        "{message} after {} of {} bytes",
-                        self.received, self.expected
-                    ))
-                }
-                None if self.received == self.expected => return Ok(0),
-                None => {
-                    return Err(format!(
-                        "the body ended after {} of {} bytes",
-                        self.received, self.expected
-                    ))
-                }
-            }
-        }
-    }
-
-    pub fn received(&self) -> u64 {
-        self.received
+        starter.start(self.shared.clone(), budget, self.cancel.child_token());
+        true
     }
 }
 
@@ -526,12 +271,25 @@ impl BodyReader {
 mod tests {
     use super::*;
 
+    fn listed(size: i64, etag: Option<&str>) -> Listed {
+        Listed {
+            key: "k".into(),
+            size,
+            mtime: 0,
+            etag: etag.map(str::to_string),
+        }
+    }
+
     #[test]
-    fn split_keeps_every_byte() {
-        let b = Bytes::from((0..=255u8).cycle().take(10_000).collect::<Vec<_>>());
-        let pieces = split(b.clone(), 4096);
-        assert_eq!(pieces.len(), 3);
-        assert!(pieces.iter().all(|p| p.len() <= 4096));
-        assert_eq!(pieces.concat(), b.to_vec());
+    fn large_objects_are_cut_into_pinned_parts_covering_every_byte() {
+        let units = plan(&listed(25, Some("\"e\"")), 10);
+        let ranges: Vec<_> = units.iter().map(|u| u.range).collect();
+        assert_eq!(ranges, vec![Some((0, 10)), Some((10, 20)), Some((20, 25))]);
+        assert!(units.iter().all(|u| u.if_match.as_deref() == Some("\"e\"")));
+        let whole = plan(&listed(10, Some("\"e\"")), 10);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].range, None);
+        assert_eq!(plan(&listed(0, None), 10).len(), 1);
+        assert_eq!(plan(&listed(100, None), 10)[0].range, None);
     }
 }

@@ -5,7 +5,21 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::retry::Attempt;
-use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// An error and its causes, one after the other, as readable text (the SDK's own display adds
+/// a debug dump of its internals, which helps nobody reading a job log).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
 
 /// What went wrong with one request, as far as the caller must decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +100,9 @@ where
             }
         }
         // An untrusted or invalid certificate will not fix itself.
-        SdkError::DispatchFailure(_) if is_certificate_problem(err) => {
-            Attempt::Fail(Failure::Unreachable(format!(
-                "TLS certificate not trusted: {}",
-                DisplayErrorContext(err)
-            )))
-        }
+        SdkError::DispatchFailure(_) if is_certificate_problem(err) => Attempt::Fail(
+            Failure::Unreachable(format!("TLS certificate not trusted: {}", chain(err))),
+        ),
         // Connect/DNS failures, resets, timeouts, and responses that broke off or could not
         // be parsed (e.g. an error document in a 200 body) are transient.
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
@@ -109,7 +120,7 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let text = format!("{}", DisplayErrorContext(err));
+    let text = chain(err);
     [
         "certificate",
         "UnknownIssuer",
@@ -144,13 +155,13 @@ where
             }
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            Failure::Unreachable(format!("{}", DisplayErrorContext(err)))
+            Failure::Unreachable(chain(err))
         }
         SdkError::ResponseError(_) => Failure::Other(format!(
             "the response broke off or could not be read: {}",
-            DisplayErrorContext(err)
+            chain(err)
         )),
-        _ => Failure::Other(format!("{}", DisplayErrorContext(err))),
+        _ => Failure::Other(chain(err)),
     }
 }
 

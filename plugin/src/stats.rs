@@ -48,7 +48,22 @@ fn keys(list: &[String]) -> String {
 }
 
 impl Stats {
-    /// `verb` is "saved" or "restored".
+    /// The closing message of a restore.
+    pub fn restore_summary(&self, what: &str) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.bytes as f64 / 1e6 / secs
+        } else {
+            0.0
+        };
+        format!(
+            "s3: restore to {what}: {} objects restored, {} bytes, {} kept (replace setting), \
+             {secs:.1} s, {rate:.1} MB/s",
+            self.objects, self.bytes, self.unchanged
+        )
+    }
+
+    /// `verb` is "saved".
     pub fn summary(&self, what: &str, verb: &str) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 {

@@ -1,3 +1,4 @@
+pub mod bacula_stack;
 pub mod fault_proxy;
 pub mod harness;
 pub mod scenario;

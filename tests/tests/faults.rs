@@ -188,7 +188,14 @@ fn a_body_reset_mid_stream_is_resumed_at_its_offset_with_if_match() {
         .iter()
         .find(|l| l.path.ends_with("obj-001") && l.range.is_some())
         .expect("a ranged GET");
-    assert_eq!(resume.range.as_deref(), Some("bytes=1000000-"));
+    assert!(
+        resume
+            .range
+            .as_deref()
+            .unwrap()
+            .starts_with("bytes=1000000-"),
+        "{resume:?}"
+    );
     assert!(
         resume.if_match.is_some(),
         "the resumed GET is pinned to the ETag"
@@ -205,11 +212,10 @@ fn a_body_shorter_than_its_content_length_is_resumed() {
     ));
     let report = s.run("");
     s.assert_complete(&report);
-    assert!(s
-        .proxy
-        .log()
-        .iter()
-        .any(|l| l.range.as_deref() == Some("bytes=123457-")));
+    assert!(s.proxy.log().iter().any(|l| l
+        .range
+        .as_deref()
+        .is_some_and(|r| r.starts_with("bytes=123457-"))));
 }
 
 #[test]
@@ -224,11 +230,10 @@ fn a_stalled_body_counts_as_a_failure_and_is_resumed() {
     ));
     let report = s.run(":read_timeout=2");
     s.assert_complete(&report);
-    assert!(s
-        .proxy
-        .log()
-        .iter()
-        .any(|l| l.range.as_deref() == Some("bytes=300000-")));
+    assert!(s.proxy.log().iter().any(|l| l
+        .range
+        .as_deref()
+        .is_some_and(|r| r.starts_with("bytes=300000-"))));
 }
 
 #[test]
@@ -361,13 +366,16 @@ fn client_errors_are_not_retried() {
         ));
         let report = s.run("");
         assert_eq!(report.status, 'W', "{code}: {:#?}", report.messages);
+        // A 412 on the GET pinned to the listed ETag means "changed since the listing": the
+        // current version is asked for once more (unpinned), never retried beyond that.
+        let expected = if code == 412 { 2 } else { 1 };
         assert_eq!(
             s.proxy
                 .log()
                 .iter()
                 .filter(|l| l.path.ends_with("obj-000"))
                 .count(),
-            1,
+            expected,
             "{code}"
         );
     }

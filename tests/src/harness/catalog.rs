@@ -130,6 +130,7 @@ mod tests {
             skipped: 0,
             protocol_violations: vec![],
             calls: vec![],
+            discarded: Default::default(),
         }
     }
 

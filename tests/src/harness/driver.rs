@@ -17,8 +17,8 @@ use super::job::{JobConfig, JobState, Taken};
 use super::loader::{self, Loaded};
 use super::volume::DataWriter;
 use super::{
-    ft, msg, rc, EstimateReport, Flavour, JobReport, JobSpec, RestoreObjectRecord, RestoreSpec,
-    SavedFile, StatRecord,
+    ft, msg, rc, Discarded, EstimateReport, Flavour, JobReport, JobSpec, RestoreObjectRecord,
+    RestoreSpec, SavedFile, StatRecord,
 };
 
 /// The events the sequences use; each flavour maps them to its own numbers.
@@ -365,6 +365,9 @@ pub(crate) fn backup_with(
         replace: b'a',
         plugin_dir: loaded.dir(),
     });
+    if spec.discard_data {
+        st.set_untraced();
+    }
     let mut p = loaded.new_job(st);
     let mut run = BackupRun {
         loaded,
@@ -382,6 +385,8 @@ pub(crate) fn backup_with(
         links: HashMap::new(),
         job_id: spec.job_id,
         buf: Vec::new(),
+        discard: spec.discard_data,
+        discarded: Discarded::default(),
     };
     run.run(&mut *p, spec, level, catalog);
     drop(p);
@@ -402,6 +407,7 @@ pub(crate) fn backup_with(
         skipped: 0,
         protocol_violations: t.violations,
         calls: t.calls,
+        discarded: run.discarded,
     }
 }
 
@@ -428,6 +434,9 @@ struct BackupRun {
     links: HashMap<(u64, u64), Vec<u8>>,
     job_id: u32,
     buf: Vec<u8>,
+    /// [`JobSpec::discard_data`]: count instead of keeping data and records.
+    discard: bool,
+    discarded: Discarded,
 }
 
 impl BackupRun {
@@ -674,6 +683,11 @@ impl BackupRun {
             return;
         }
         match v.ftype {
+            ft::FT_NOCHG | ft::FT_DIRNOCHG if self.discard => {
+                self.discarded.unchanged += 1;
+                self.maybe_cancel(p);
+                return;
+            }
             ft::FT_NOCHG | ft::FT_DIRNOCHG => {
                 self.unchanged.push(fname);
                 self.maybe_cancel(p);
@@ -758,6 +772,10 @@ impl BackupRun {
             (None, false)
         };
         p.after_data();
+        if self.discard {
+            self.discarded.files += 1;
+            return;
+        }
         self.files.push(SavedFile {
             name,
             ftype: v.ftype,
@@ -814,7 +832,9 @@ impl BackupRun {
         if self.buf.len() < count {
             self.buf.resize(count, 0);
         }
-        let mut w = DataWriter::new();
+        // Discarding: the data only passes through `self.buf`.
+        let mut w = (!self.discard).then(DataWriter::new);
+        let mut len = 0u64;
         let mut reads = 0u64;
         let mut io_error = false;
         loop {
@@ -859,7 +879,10 @@ impl BackupRun {
             } else {
                 n as usize
             };
-            w.write(&self.buf[..n]);
+            len += n as u64;
+            if let Some(w) = &mut w {
+                w.write(&self.buf[..n]);
+            }
             self.maybe_cancel(p);
             if st.is_canceled() {
                 // §7.6: the next send to the storage daemon fails; the data loop ends.
@@ -870,7 +893,7 @@ impl BackupRun {
         st.trace(format!(
             "{}(IO_READ) x{reads} = {} bytes{}",
             if core_io { "read" } else { "pluginIO" },
-            w.len(),
+            len,
             if core_io {
                 " (core read the plugin's fd)"
             } else {
@@ -880,7 +903,8 @@ impl BackupRun {
         let mut close = IoReq::new(IO_CLOSE);
         close.filedes = if core_io { open.filedes } else { 0 };
         p.io(&mut close, true);
-        (Some(Arc::new(w.finish())), io_error)
+        self.discarded.bytes += if self.discard { len } else { 0 };
+        (w.map(|w| Arc::new(w.finish())), io_error)
     }
 
     /// Cancels during the (n+1)-th entry (see [`JobSpec::cancel_after_files`]).
@@ -1165,6 +1189,7 @@ pub(crate) fn restore_with(
         skipped,
         protocol_violations: t.violations,
         calls: t.calls,
+        discarded: Discarded::default(),
     }
 }
 

@@ -124,6 +124,8 @@ struct Inner {
     job_files: i32,
     interactive: i32,
     finished: bool,
+    /// No call trace (a discard-data benchmark job).
+    untraced: bool,
 }
 
 /// Everything a report needs, taken out of the state at the end of the job.
@@ -323,13 +325,18 @@ impl JobState {
         self.inner().violations.push(what);
     }
 
+    /// Stops recording the call trace.
+    pub(crate) fn set_untraced(&self) {
+        self.inner().untraced = true;
+    }
+
     pub(crate) fn debug(&self, line: String) {
         self.inner().debug.push(line);
     }
 
     pub(crate) fn trace(&self, call: String) {
         let mut i = self.inner();
-        if i.calls.len() < MAX_CALLS_TRACED {
+        if !i.untraced && i.calls.len() < MAX_CALLS_TRACED {
             i.calls.push(call);
         }
     }

@@ -91,6 +91,11 @@ pub struct JobSpec {
     /// Called with each entry's name after `startBackupFile` returned it, before the core
     /// saves it (a test's way to act "between listing and GET").
     pub on_entry: Option<EntryHook>,
+    /// Null sink (benchmarks): the core reads every IO_READ into its buffer and drops the data
+    /// (no hashing, no temp files), keeps no per-entry records (`files` and `unchanged` stay
+    /// empty; their counts are in [`JobReport::discarded`]) and no call trace, so the process
+    /// holds little more than the plugin does.
+    pub discard_data: bool,
 }
 
 /// A test callback run by the harness at a point of the job (see [`JobSpec::on_entry`]).
@@ -120,6 +125,7 @@ impl JobSpec {
             cancel_after_files: None,
             read_size: None,
             on_entry: None,
+            discard_data: false,
         }
     }
 }
@@ -242,6 +248,19 @@ pub struct JobReport {
     pub protocol_violations: Vec<String>,
     /// Compact trace of the calls into the plugin (IO_READ/IO_WRITE summarised per file).
     pub calls: Vec<String>,
+    /// What a [`JobSpec::discard_data`] backup saved without keeping records (zero otherwise).
+    pub discarded: Discarded,
+}
+
+/// Counts of a [`JobSpec::discard_data`] backup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Discarded {
+    /// Entries saved (what would be in [`JobReport::files`]).
+    pub files: u64,
+    /// Bytes the core read through IO_READ, over all entries.
+    pub bytes: u64,
+    /// Entries reported unchanged (what would be in [`JobReport::unchanged`]).
+    pub unchanged: u64,
 }
 
 impl JobReport {

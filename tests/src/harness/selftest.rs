@@ -128,6 +128,28 @@ fn incremental_uses_since_and_accurate_records_deletions() {
 }
 
 #[test]
+fn discard_data_counts_without_keeping() {
+    for f in Flavour::ALL {
+        let mut s = spec(f, 1, 'I', 1_000_002, "fake:n=4:size=300000:mtime=1000000");
+        s.discard_data = true;
+        let r = backup_with(fake::load(f), &s, None);
+        assert_eq!(r.status, 'T', "{f:?}: {r:#?}");
+        assert!(r.protocol_violations.is_empty(), "{f:?}: {r:#?}");
+        assert!(r.files.is_empty() && r.unchanged.is_empty() && r.calls.is_empty());
+        // f0, f1 unchanged; f2, f3 saved with 300002 + 300003 bytes.
+        assert_eq!(
+            r.discarded,
+            Discarded {
+                files: 2,
+                bytes: 600_005,
+                unchanged: 2
+            },
+            "{f:?}"
+        );
+    }
+}
+
+#[test]
 fn estimate_lists_without_io() {
     for f in Flavour::ALL {
         let r = estimate_with(fake::load(f), &spec(f, 9, 'F', 0, "fake:n=4:size=10"));

@@ -210,10 +210,6 @@ impl DataWriter {
         }
     }
 
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
     pub(crate) fn finish(self) -> DataRef {
         let store = match self.file {
             Some((path, mut w)) => {

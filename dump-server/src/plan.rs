@@ -1,0 +1,456 @@
+//! `dump-server plan`: list the bucket, cut it into shards, write the plan file and the
+//! Director resources; with an existing plan, keep its boundaries and split what outgrew the
+//! limit.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use s3_plugin::client::connect;
+use s3_plugin::runtime::block_on;
+
+use crate::director_config::{self, check_name, Dialect, ShardConfig, MARKER};
+use crate::exit::Failure;
+use crate::listing::list;
+use crate::plan_file::{DirectorSettings, PlanFile, PlanLimits, ShardEntry, FORMAT};
+use crate::plugin_string::BaseString;
+use crate::progress::Progress;
+use crate::shard_planner::{Limits, Origin, Planned, Planner, Range};
+use crate::size::{grouped, human, parse_size};
+
+/// Default `--max-job-size`: 250 GB.
+pub const DEFAULT_MAX_JOB_SIZE: u64 = 250_000_000_000;
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The plugin string of the bucket without key range, as in a FileSet's Plugin line:
+    /// 's3:bucket=NAME:endpoint=URL:credentials_file=PATH…'. Optional when re-planning
+    /// (the plan's string is used).
+    #[arg(long, value_name = "STRING")]
+    plugin: Option<String>,
+    /// Directory for plan.toml and the Director resources. If it holds a plan.toml already,
+    /// that plan is re-planned (its boundaries are kept).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Re-plan from this plan file instead of DIR/plan.toml.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// Most bytes per shard (sum of object sizes): 250GB, 100G (GiB), 512MiB, … [default: 250GB,
+    /// or the plan's]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_job_size: Option<u64>,
+    /// Most objects per shard [default: no limit, or the plan's]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_objects: Option<u64>,
+    /// Configuration syntax of the Director [default: bareos, or the plan's]
+    #[arg(long, value_enum)]
+    dialect: Option<Dialect>,
+    /// Job and FileSet names are PREFIX-0001, PREFIX-0002, … [default: s3-BUCKET]
+    #[arg(long, value_name = "PREFIX")]
+    job_prefix: Option<String>,
+    /// The JobDefs every shard job uses (Type, Level, Client, Storage, Pool, Messages, Accurate…);
+    /// required for a new plan.
+    #[arg(long, value_name = "NAME")]
+    jobdefs: Option<String>,
+    /// Pool of the shard jobs (else the JobDefs').
+    #[arg(long, value_name = "NAME")]
+    pool: Option<String>,
+    /// Schedule of the shard jobs (else the JobDefs').
+    #[arg(long, value_name = "NAME")]
+    schedule: Option<String>,
+    /// Client (the dump server's file daemon) of the shard jobs (else the JobDefs').
+    #[arg(long, value_name = "NAME")]
+    client: Option<String>,
+    /// Storage of the shard jobs (else the JobDefs' or the Pool's).
+    #[arg(long, value_name = "NAME")]
+    storage: Option<String>,
+    /// FileSet signature [default: XXH128 for Bareos, MD5 for Bacula]
+    #[arg(long, value_name = "ALGO")]
+    signature: Option<String>,
+    /// FileSet compression (e.g. LZ4 for Bareos, GZIP for Bacula) [default: none]
+    #[arg(long, value_name = "ALGO")]
+    compression: Option<String>,
+    /// No progress bar or summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn pick(flag: &Option<String>, old: Option<&Option<String>>) -> Option<String> {
+    flag.clone().or_else(|| old.cloned().flatten())
+}
+
+fn algorithm(what: &str, name: &str) -> Result<String, Failure> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Failure::usage(format!(
+            "{what} '{name}' is not an algorithm name"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn reference(what: &str, value: Option<String>) -> Result<Option<String>, Failure> {
+    if let Some(v) = &value {
+        director_config::quote(v).map_err(|e| Failure::usage(format!("{what}: {e}")))?;
+        if v.is_empty() {
+            return Err(Failure::usage(format!("{what} is empty")));
+        }
+    }
+    Ok(value)
+}
+
+/// Decides the settings of this run from the flags and the previous plan.
+fn settings(
+    args: &PlanArgs,
+    previous: Option<&PlanFile>,
+    bucket: &str,
+) -> Result<(PlanLimits, DirectorSettings), Failure> {
+    let old = previous.map(|p| &p.director);
+    let limits = PlanLimits {
+        max_job_size: args
+            .max_job_size
+            .or(previous.and_then(|p| p.limits.max_job_size))
+            .or(if previous.is_some() {
+                None
+            } else {
+                Some(DEFAULT_MAX_JOB_SIZE)
+            }),
+        max_objects: args
+            .max_objects
+            .or(previous.and_then(|p| p.limits.max_objects)),
+    };
+    if limits.max_job_size.is_none() && limits.max_objects.is_none() {
+        return Err(Failure::usage("give --max-job-size or --max-objects"));
+    }
+    let dialect = match (args.dialect, old) {
+        (Some(d), _) => d,
+        (None, Some(o)) => Dialect::from_name(&o.dialect).map_err(Failure::usage)?,
+        (None, None) => Dialect::Bareos,
+    };
+    let dialect_changed = old.is_some_and(|o| o.dialect != dialect.name());
+    let job_prefix = args
+        .job_prefix
+        .clone()
+        .or_else(|| old.map(|o| o.job_prefix.clone()))
+        .unwrap_or_else(|| format!("s3-{bucket}"));
+    check_name("--job-prefix", &job_prefix).map_err(Failure::usage)?;
+    let jobdefs = pick(&args.jobdefs, None)
+        .or_else(|| old.map(|o| o.jobdefs.clone()))
+        .ok_or_else(|| {
+            Failure::usage(
+                "--jobdefs NAME is required: the JobDefs every shard job uses (Type, Level, \
+                 Client, Storage, Pool, Messages, Accurate…)",
+            )
+        })?;
+    let signature = match (&args.signature, old) {
+        (Some(s), _) => s.clone(),
+        (None, Some(o)) if !dialect_changed => o.signature.clone(),
+        _ => dialect.default_signature().to_string(),
+    };
+    let compression = match (&args.compression, old) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(o)) if !dialect_changed => o.compression.clone(),
+        _ => None,
+    };
+    let director = DirectorSettings {
+        dialect: dialect.name().to_string(),
+        job_prefix,
+        jobdefs: reference("--jobdefs", Some(jobdefs))?.unwrap_or_default(),
+        client: reference("--client", pick(&args.client, old.map(|o| &o.client)))?,
+        pool: reference("--pool", pick(&args.pool, old.map(|o| &o.pool)))?,
+        schedule: reference("--schedule", pick(&args.schedule, old.map(|o| &o.schedule)))?,
+        storage: reference("--storage", pick(&args.storage, old.map(|o| &o.storage)))?,
+        signature: algorithm("--signature", &signature)?,
+        compression: compression
+            .map(|c| algorithm("--compression", &c))
+            .transpose()?,
+    };
+    Ok((limits, director))
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Writes `path` through a temporary file and a rename (a reader never sees half a file).
+fn write_atomic(path: &Path, text: &str) -> Result<(), Failure> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::error(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))
+}
+
+fn describe_range(r: &Range) -> String {
+    match (&r.start_after, &r.end_at) {
+        (None, None) => "every key".into(),
+        (None, Some(b)) => format!("up to {b:?}"),
+        (Some(a), None) => format!("after {a:?}"),
+        (Some(a), Some(b)) => format!("after {a:?} up to {b:?}"),
+    }
+}
+
+pub fn run(args: PlanArgs) -> Result<(), Failure> {
+    let default_plan = args.out.join("plan.toml");
+    let previous_path = match &args.plan {
+        Some(p) => Some(p.clone()),
+        None => default_plan.exists().then(|| default_plan.clone()),
+    };
+    let previous = match &previous_path {
+        Some(p) => Some(PlanFile::read(p).map_err(Failure::usage)?),
+        None => None,
+    };
+    let plugin_text = args
+        .plugin
+        .clone()
+        .or_else(|| previous.as_ref().map(|p| p.plugin.clone()))
+        .ok_or_else(|| Failure::usage("--plugin STRING is required for a new plan"))?;
+    let base = BaseString::parse(&plugin_text, false)
+        .map_err(|e| Failure::usage(format!("--plugin: {e}")))?;
+    if let Some(p) = &previous {
+        let old = BaseString::parse(&p.plugin, false).map_err(Failure::usage)?;
+        if old.options.bucket != base.options.bucket || old.options.prefix != base.options.prefix {
+            return Err(Failure::usage(format!(
+                "the plan {} is for {}, not {}: plan another bucket or prefix into another \
+                 directory",
+                previous_path.as_deref().unwrap_or(&default_plan).display(),
+                old.options.location(),
+                base.options.location()
+            )));
+        }
+    }
+    let options = &base.options;
+    let (limits, director) = settings(&args, previous.as_ref(), &options.bucket)?;
+    let s3 = connect(options).map_err(Failure::error)?;
+
+    let old_ranges: Option<Vec<Range>> = previous
+        .as_ref()
+        .map(|p| p.shards.iter().map(ShardEntry::range).collect());
+    let mut planner = Planner::new(
+        Limits {
+            max_bytes: limits.max_job_size,
+            max_objects: limits.max_objects,
+        },
+        old_ranges,
+    )
+    .map_err(Failure::usage)?;
+    let location = options.location();
+    let mut progress = Progress::new("listing", &location, args.quiet);
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    block_on(list(&s3, options, |page| {
+        let mut page_bytes = 0;
+        for item in page {
+            planner.push(&item.key, item.size)?;
+            page_bytes += item.size;
+        }
+        objects += page.len() as u64;
+        bytes += page_bytes;
+        progress.update(
+            page.len() as u64,
+            page_bytes,
+            &format!(", {} shards", planner.shards_so_far()),
+        );
+        Ok(())
+    }))
+    .map_err(Failure::error)?;
+    progress.finish();
+    let planned = planner.finish();
+
+    // Names: kept shards keep theirs; new and split-off shards get the next ids.
+    let mut next_id = previous.as_ref().map_or(1, |p| p.next_id);
+    let mut shards = Vec::with_capacity(planned.len());
+    for p in &planned {
+        let entry = match p.origin {
+            Origin::Kept(i) => {
+                let old = &previous
+                    .as_ref()
+                    .expect("kept shards come from a plan")
+                    .shards[i];
+                ShardEntry {
+                    objects: p.objects,
+                    bytes: p.bytes,
+                    ..old.clone()
+                }
+            }
+            Origin::New | Origin::Split(_) => {
+                let id = next_id;
+                next_id += 1;
+                ShardEntry {
+                    name: format!("{}-{id:04}", director.job_prefix),
+                    id,
+                    start_after: p.range.start_after.clone(),
+                    end_at: p.range.end_at.clone(),
+                    objects: p.objects,
+                    bytes: p.bytes,
+                    split_from: match p.origin {
+                        Origin::Split(i) => {
+                            previous.as_ref().map(|prev| prev.shards[i].name.clone())
+                        }
+                        _ => None,
+                    },
+                }
+            }
+        };
+        shards.push(entry);
+    }
+    let plan = PlanFile {
+        format: FORMAT,
+        generator: format!("dump-server {}", env!("CARGO_PKG_VERSION")),
+        planned_at: now_rfc3339(),
+        bucket: options.bucket.clone(),
+        plugin: base.text.clone(),
+        limits,
+        director,
+        next_id,
+        objects,
+        bytes,
+        shards,
+    };
+    write_plan(&args.out, &plan, previous.as_ref(), &base)?;
+    report(&plan, &planned, previous.as_ref(), &args.out);
+    Ok(())
+}
+
+/// Writes the Director resources, removes the ones of shards that no longer exist, then the
+/// plan file.
+fn write_plan(
+    out: &Path,
+    plan: &PlanFile,
+    previous: Option<&PlanFile>,
+    base: &BaseString,
+) -> Result<(), Failure> {
+    let configs: Vec<ShardConfig> = plan
+        .shards
+        .iter()
+        .map(|s| ShardConfig {
+            name: &s.name,
+            plugin: base.with_range(s.start_after.as_deref(), s.end_at.as_deref()),
+            start_after: s.start_after.as_deref(),
+            end_at: s.end_at.as_deref(),
+            objects: s.objects,
+            bytes: s.bytes,
+        })
+        .collect();
+    let files = director_config::files(out, plan, &configs).map_err(Failure::error)?;
+    for (path, text) in &files {
+        write_atomic(path, text)?;
+    }
+    if let Some(prev) = previous {
+        let written: HashSet<&PathBuf> = files.iter().map(|(p, _)| p).collect();
+        let names: Vec<&str> = prev.shards.iter().map(|s| s.name.as_str()).collect();
+        for stale in director_config::file_names(out, &prev.director.dialect, &names) {
+            if written.contains(&stale) {
+                continue;
+            }
+            let ours = std::fs::read_to_string(&stale).is_ok_and(|t| t.starts_with(MARKER));
+            if ours {
+                std::fs::remove_file(&stale).map_err(|e| {
+                    Failure::error(format!("cannot remove {}: {e}", stale.display()))
+                })?;
+            }
+        }
+    }
+    write_atomic(
+        &out.join("plan.toml"),
+        &plan.to_toml().map_err(Failure::error)?,
+    )
+}
+
+fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out: &Path) {
+    let limit = match (plan.limits.max_job_size, plan.limits.max_objects) {
+        (Some(b), Some(o)) => format!("at most {} and {} objects per job", human(b), grouped(o)),
+        (Some(b), None) => format!("at most {} per job", human(b)),
+        (None, Some(o)) => format!("at most {} objects per job", grouped(o)),
+        (None, None) => String::new(),
+    };
+    println!(
+        "s3://{}: {} objects, {} in {} shards ({limit})",
+        plan.bucket,
+        grouped(plan.objects),
+        human(plan.bytes),
+        plan.shards.len()
+    );
+    if let Some(prev) = previous {
+        let kept = planned
+            .iter()
+            .filter(|p| matches!(p.origin, Origin::Kept(_)))
+            .count();
+        let split: HashSet<usize> = planned
+            .iter()
+            .filter_map(|p| match p.origin {
+                Origin::Split(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        let new = planned.len() - kept;
+        println!(
+            "re-plan of {} shards: {kept} kept, {} split into {new} new shards",
+            prev.shards.len(),
+            split.len()
+        );
+    }
+    let width = plan
+        .shards
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let status_of = |s: &ShardEntry, p: &Planned| match (&p.origin, &s.split_from) {
+        (Origin::Kept(_), _) => "kept".to_string(),
+        (Origin::Split(_), Some(from)) => format!("split from {from}"),
+        _ => "new".to_string(),
+    };
+    let status_w = plan
+        .shards
+        .iter()
+        .zip(planned)
+        .map(|(s, p)| status_of(s, p).len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let objects_w = plan.objects.to_string().len().max(7);
+    let bytes_w = plan.bytes.to_string().len().max(5);
+    println!(
+        "{:<width$}  {:<status_w$}  {:>objects_w$}  {:>bytes_w$}  RANGE",
+        "SHARD", "STATUS", "OBJECTS", "BYTES"
+    );
+    for (s, p) in plan.shards.iter().zip(planned) {
+        let status = status_of(s, p);
+        println!(
+            "{:<width$}  {status:<status_w$}  {:>objects_w$}  {:>bytes_w$}  {}",
+            s.name,
+            s.objects,
+            s.bytes,
+            describe_range(&p.range)
+        );
+        let over = crate::shard_planner::Limits {
+            max_bytes: plan.limits.max_job_size,
+            max_objects: plan.limits.max_objects,
+        }
+        .exceeded(s.objects, s.bytes);
+        if over {
+            eprintln!(
+                "note: shard {} holds {} objects, {}: above the limit ({})",
+                s.name,
+                s.objects,
+                human(s.bytes),
+                if s.objects == 1 {
+                    "a single object larger than the limit gets a shard of its own"
+                } else {
+                    "its keys hold control characters or edge white space and cannot be boundaries"
+                }
+            );
+        }
+    }
+    let where_ = match plan.director.dialect.as_str() {
+        "bacula" => format!("{}", out.join("bacula-dir-shards.conf").display()),
+        _ => format!("{}/", out.join("bareos-dir.d").display()),
+    };
+    println!("wrote {} and {where_}", out.join("plan.toml").display());
+}

@@ -1,0 +1,371 @@
+//! Cutting a listing into shards: contiguous key ranges `(start_after, end_at]` of at most a
+//! number of bytes and/or objects, decided on the fly while the keys stream by (memory holds the
+//! shard boundaries, never the keys).
+//!
+//! Boundaries are keys; keys compare in UTF-8 byte order (S3's listing order, and Rust's `str`
+//! order). The first shard has no `start_after`, the last no `end_at`, and each shard starts
+//! after the key the previous one ends at, so the shards cover every possible key exactly once,
+//! keys added later included.
+//!
+//! Re-planning takes the previous shards' ranges: each keeps its boundaries; one whose keys now
+//! exceed the limit is cut into sub-ranges inside its old range. Shards are never merged.
+
+use crate::plugin_string::usable_as_boundary;
+
+/// The most a shard may hold (`None`: no limit of that kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: Option<u64>,
+    pub max_objects: Option<u64>,
+}
+
+impl Limits {
+    pub fn exceeded(&self, objects: u64, bytes: u64) -> bool {
+        self.max_bytes.is_some_and(|m| bytes > m) || self.max_objects.is_some_and(|m| objects > m)
+    }
+}
+
+/// A key range: keys `k` with `start_after < k <= end_at` (`None`: unbounded on that side).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Range {
+    pub start_after: Option<String>,
+    pub end_at: Option<String>,
+}
+
+impl Range {
+    pub fn contains(&self, key: &str) -> bool {
+        self.start_after.as_deref().is_none_or(|a| key > a)
+            && self.end_at.as_deref().is_none_or(|b| key <= b)
+    }
+}
+
+/// Checks that `ranges` cover the key space exactly: the first is open at the start, the last at
+/// the end, each starts where the previous ends, and boundaries increase.
+pub fn check_contiguous(ranges: &[Range]) -> Result<(), String> {
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        return Err("no shards".into());
+    };
+    if first.start_after.is_some() {
+        return Err(
+            "the first shard has a start_after (keys before it would be in no shard)".into(),
+        );
+    }
+    if last.end_at.is_some() {
+        return Err("the last shard has an end_at (keys after it would be in no shard)".into());
+    }
+    for (i, pair) in ranges.windows(2).enumerate() {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.end_at.is_none() || a.end_at != b.start_after {
+            return Err(format!(
+                "shard {} does not start where shard {} ends (start_after {:?}, end_at {:?})",
+                i + 2,
+                i + 1,
+                b.start_after,
+                a.end_at
+            ));
+        }
+    }
+    for r in ranges {
+        if let (Some(a), Some(b)) = (&r.start_after, &r.end_at) {
+            if a >= b {
+                return Err(format!("shard range ({a:?}, {b:?}] is empty or reversed"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a planned shard comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A fresh plan's shard.
+    New,
+    /// Previous shard `i`, boundaries unchanged.
+    Kept(usize),
+    /// A piece of previous shard `i`, which outgrew the limit.
+    Split(usize),
+}
+
+/// One shard of the plan with what the listing found in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Planned {
+    pub range: Range,
+    pub objects: u64,
+    pub bytes: u64,
+    pub origin: Origin,
+}
+
+/// A cut inside the current previous range: the piece ends at `end_at`.
+struct Piece {
+    end_at: String,
+    objects: u64,
+    bytes: u64,
+}
+
+/// The streaming planner: feed keys in listing order with [`Planner::push`], then
+/// [`Planner::finish`].
+pub struct Planner {
+    limits: Limits,
+    /// The previous plan's ranges (one unbounded range for a fresh plan).
+    previous: Vec<Range>,
+    fresh: bool,
+    idx: usize,
+    pieces: Vec<Piece>,
+    objects: u64,
+    bytes: u64,
+    /// The last key of the current stretch usable as a boundary (`good_key`), with the
+    /// stretch's totals up to and including it.
+    good: Option<(u64, u64)>,
+    good_key: String,
+    last_key: Option<String>,
+    out: Vec<Planned>,
+}
+
+impl Planner {
+    /// A planner cutting within `previous` (a contiguous cover, see [`check_contiguous`]), or
+    /// the whole key space when `previous` is `None`.
+    pub fn new(limits: Limits, previous: Option<Vec<Range>>) -> Result<Planner, String> {
+        let fresh = previous.is_none();
+        let previous = previous.unwrap_or_else(|| vec![Range::default()]);
+        check_contiguous(&previous)?;
+        Ok(Planner {
+            limits,
+            previous,
+            fresh,
+            idx: 0,
+            pieces: Vec::new(),
+            objects: 0,
+            bytes: 0,
+            good: None,
+            good_key: String::new(),
+            last_key: None,
+            out: Vec::new(),
+        })
+    }
+
+    /// The next key of the listing (keys must strictly increase) and its size.
+    pub fn push(&mut self, key: &str, size: u64) -> Result<(), String> {
+        if let Some(last) = &self.last_key {
+            if key <= last.as_str() {
+                return Err(format!(
+                    "the server listed key '{key}' after '{last}': keys are not in UTF-8 byte \
+                     order, so key ranges cannot be planned"
+                ));
+            }
+        }
+        while !self.previous[self.idx].contains(key) {
+            self.close_previous();
+        }
+        if self.objects > 0
+            && self
+                .limits
+                .exceeded(self.objects + 1, self.bytes.saturating_add(size))
+        {
+            if let Some((objects, bytes)) = self.good.take() {
+                let end_at = std::mem::take(&mut self.good_key);
+                self.objects -= objects;
+                self.bytes -= bytes;
+                self.pieces.push(Piece {
+                    end_at,
+                    objects,
+                    bytes,
+                });
+            }
+        }
+        self.objects += 1;
+        self.bytes = self.bytes.saturating_add(size);
+        if usable_as_boundary(key) {
+            // Totals since the last cut, up to and including this key.
+            self.good_key.clear();
+            self.good_key.push_str(key);
+            self.good = Some((self.objects, self.bytes));
+        }
+        match &mut self.last_key {
+            Some(last) => {
+                last.clear();
+                last.push_str(key);
+            }
+            None => self.last_key = Some(key.to_string()),
+        }
+        Ok(())
+    }
+
+    /// Closes the current previous range: kept whole, or split at the cuts made in it.
+    fn close_previous(&mut self) {
+        let range = self.previous[self.idx].clone();
+        let pieces = std::mem::take(&mut self.pieces);
+        let (objects, bytes) = (self.objects, self.bytes);
+        self.objects = 0;
+        self.bytes = 0;
+        self.good = None;
+        if pieces.is_empty() {
+            let origin = if self.fresh {
+                Origin::New
+            } else {
+                Origin::Kept(self.idx)
+            };
+            self.out.push(Planned {
+                range,
+                objects,
+                bytes,
+                origin,
+            });
+        } else {
+            let origin = if self.fresh {
+                Origin::New
+            } else {
+                Origin::Split(self.idx)
+            };
+            let mut start_after = range.start_after.clone();
+            for p in pieces {
+                self.out.push(Planned {
+                    range: Range {
+                        start_after: start_after.take(),
+                        end_at: Some(p.end_at.clone()),
+                    },
+                    objects: p.objects,
+                    bytes: p.bytes,
+                    origin,
+                });
+                start_after = Some(p.end_at);
+            }
+            self.out.push(Planned {
+                range: Range {
+                    start_after,
+                    end_at: range.end_at,
+                },
+                objects,
+                bytes,
+                origin,
+            });
+        }
+        self.idx += 1;
+    }
+
+    /// Shards planned so far (closed ones), for progress reports.
+    pub fn shards_so_far(&self) -> usize {
+        self.out.len() + self.pieces.len() + 1
+    }
+
+    /// The plan: every range, in key order.
+    pub fn finish(mut self) -> Vec<Planned> {
+        while self.idx < self.previous.len() {
+            self.close_previous();
+        }
+        self.out
+    }
+}
+
+/// Plans `keys` (sorted, unique) in one go (tests).
+#[cfg(test)]
+pub fn plan_all<'a>(
+    keys: impl IntoIterator<Item = (&'a str, u64)>,
+    limits: Limits,
+    previous: Option<Vec<Range>>,
+) -> Result<Vec<Planned>, String> {
+    let mut planner = Planner::new(limits, previous)?;
+    for (k, s) in keys {
+        planner.push(k, s)?;
+    }
+    Ok(planner.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(n: u64) -> Limits {
+        Limits {
+            max_bytes: Some(n),
+            max_objects: None,
+        }
+    }
+
+    fn ends(plan: &[Planned]) -> Vec<Option<&str>> {
+        plan.iter().map(|p| p.range.end_at.as_deref()).collect()
+    }
+
+    #[test]
+    fn cuts_greedily_and_gives_a_big_object_its_own_shard() {
+        let keys = [("a", 4), ("b", 4), ("c", 4), ("d", 50), ("e", 1), ("f", 1)];
+        let plan = plan_all(keys, bytes(10), None).unwrap();
+        assert_eq!(ends(&plan), [Some("b"), Some("c"), Some("d"), None]);
+        assert_eq!(plan[2].objects, 1);
+        assert_eq!(plan[2].bytes, 50);
+        assert_eq!(plan[3].range.start_after.as_deref(), Some("d"));
+        assert!(plan.iter().all(|p| p.origin == Origin::New));
+    }
+
+    #[test]
+    fn empty_bucket_is_one_open_shard() {
+        let plan = plan_all([], bytes(1), None).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].range, Range::default());
+    }
+
+    #[test]
+    fn max_objects() {
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let limits = Limits {
+            max_bytes: None,
+            max_objects: Some(3),
+        };
+        let plan = plan_all(keys.iter().map(|k| (k.as_str(), 0)), limits, None).unwrap();
+        assert_eq!(
+            plan.iter().map(|p| p.objects).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+    }
+
+    #[test]
+    fn unusable_keys_are_never_boundaries() {
+        let keys = [("a", 5), ("b\n", 5), ("c", 5), ("d ", 5), ("e", 5)];
+        let plan = plan_all(keys, bytes(5), None).unwrap();
+        assert_eq!(ends(&plan), [Some("a"), Some("c"), None]);
+        assert_eq!(
+            plan.iter().map(|p| p.objects).collect::<Vec<_>>(),
+            [1, 2, 2]
+        );
+    }
+
+    #[test]
+    fn replan_keeps_and_splits() {
+        let keys = [("a", 5), ("b", 5), ("c", 5), ("d", 5)];
+        let first = plan_all(keys, bytes(10), None).unwrap();
+        assert_eq!(ends(&first), [Some("b"), None]);
+        let previous: Vec<Range> = first.iter().map(|p| p.range.clone()).collect();
+        let grown = [("a", 5), ("b", 5), ("c", 5), ("ca", 5), ("cb", 5), ("d", 5)];
+        let second = plan_all(grown, bytes(10), Some(previous.clone())).unwrap();
+        assert_eq!(ends(&second), [Some("b"), Some("ca"), None]);
+        assert_eq!(second[0].origin, Origin::Kept(0));
+        assert!(second[1..].iter().all(|p| p.origin == Origin::Split(1)));
+        // A larger limit never merges.
+        let third = plan_all(grown, bytes(1000), Some(previous)).unwrap();
+        assert_eq!(ends(&third), [Some("b"), None]);
+    }
+
+    #[test]
+    fn out_of_order_listing_is_an_error() {
+        let e = plan_all([("b", 1), ("a", 1)], bytes(10), None).unwrap_err();
+        assert!(e.contains("'a' after 'b'"), "{e}");
+        assert!(plan_all([("a", 1), ("a", 1)], bytes(10), None).is_err());
+    }
+
+    #[test]
+    fn previous_ranges_must_cover() {
+        let r = |a: Option<&str>, b: Option<&str>| Range {
+            start_after: a.map(String::from),
+            end_at: b.map(String::from),
+        };
+        assert!(check_contiguous(&[r(None, Some("m")), r(Some("m"), None)]).is_ok());
+        assert!(check_contiguous(&[r(None, Some("m")), r(Some("n"), None)]).is_err());
+        assert!(check_contiguous(&[r(Some("a"), None)]).is_err());
+        assert!(check_contiguous(&[r(None, Some("m"))]).is_err());
+        assert!(check_contiguous(&[
+            r(None, Some("m")),
+            r(Some("m"), Some("c")),
+            r(Some("c"), None)
+        ])
+        .is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! One transfer unit: a whole object, or one byte range (part) of a large object, fetched by
+//! one GET that is retried, and resumed where it broke off, under the retry policy. Data goes
+//! to the reader through a channel, each chunk carrying the budget it occupies until the
+//! daemon has read it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::S3;
+use crate::rate::RateLimiter;
+use crate::retry::{Attempt, RetryPolicy, RetryStats};
+use crate::runtime::runtime;
+use crate::s3_errors::{attempt, Failure};
+
+/// What every unit of a job shares.
+pub struct Shared {
+    pub s3: S3,
+    pub bucket: String,
+    pub read_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub stats: Arc<RetryStats>,
+    /// One permit per request in flight (`concurrency`).
+    pub slots: Arc<Semaphore>,
+    pub rate: Option<Arc<RateLimiter>>,
+}
+
+/// Response head of an object's first unit.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The object's total size.
+    pub size: i64,
+    pub etag: Option<String>,
+    pub mtime: Option<i64>,
+}
+
+/// Where a unit's bytes may be held until read.
+pub enum Budget {
+    /// Reserved from the job's budget beforehand: exactly the unit's length.
+    Reserved(OwnedSemaphorePermit),
+    /// A private sliding window (objects fetched on demand, or without an ETag to pin parts).
+    Window(Arc<Semaphore>),
+}
+
+/// What to fetch.
+pub struct UnitSpec {
+    pub key: String,
+    /// Bytes `[start, end)` of the object; `None`: the whole object.
+    pub range: Option<(u64, u64)>,
+    /// The version to read (ETag), if pinned.
+    pub if_match: Option<String>,
+}
+
+pub struct Chunk {
+    pub bytes: Bytes,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The reader's end of a unit.
+pub struct UnitHandle {
+    pub head: Option<oneshot::Receiver<Result<Head, Failure>>>,
+    pub chunks: mpsc::Receiver<Result<Chunk, String>>,
+    /// Length of a ranged unit (checked by the reader).
+    pub len: Option<u64>,
+}
+
+struct UnitTask {
+    shared: Arc<Shared>,
+    spec: UnitSpec,
+    budget: Budget,
+    cancel: CancellationToken,
+    head: Option<oneshot::Sender<Result<Head, Failure>>>,
+    chunks: mpsc::Sender<Result<Chunk, String>>,
+}
+
+/// A unit whose reader end exists but whose transfer has not started (it waits for budget).
+pub struct UnitStarter {
+    spec: UnitSpec,
+    head: Option<oneshot::Sender<Result<Head, Failure>>>,
+    chunks: mpsc::Sender<Result<Chunk, String>>,
+}
+
+/// Creates a unit's two ends. `with_head`: the first unit of an object reports the head.
+pub fn prepare(spec: UnitSpec, with_head: bool) -> (UnitHandle, UnitStarter) {
+    let (head_tx, head) = oneshot::channel();
+    // The budget bounds memory; the channel only needs room for the chunks that fit in it.
+    let (chunk_tx, chunks) = mpsc::channel(4096);
+    let handle = UnitHandle {
+        head: with_head.then_some(head),
+        chunks,
+        len: spec.range.map(|(a, b)| b - a),
+    };
+    let starter = UnitStarter {
+        spec,
+        head: with_head.then_some(head_tx),
+        chunks: chunk_tx,
+    };
+    (handle, starter)
+}
+
+impl UnitStarter {
+    pub fn spec(&self) -> &UnitSpec {
+        &self.spec
+    }
+
+    /// Starts the transfer on the I/O runtime (unless the reader gave the object up already).
+    pub fn start(self, shared: Arc<Shared>, budget: Budget, cancel: CancellationToken) {
+        if self.chunks.is_closed() {
+            return;
+        }
+        let task = UnitTask {
+            shared,
+            spec: self.spec,
+            budget,
+            cancel,
+            head: self.head,
+            chunks: self.chunks,
+        };
+        runtime().spawn(task.run());
+    }
+}
+
+/// Prepares and starts a unit at once.
+pub fn spawn(
+    shared: Arc<Shared>,
+    spec: UnitSpec,
+    budget: Budget,
+    cancel: CancellationToken,
+    with_head: bool,
+) -> UnitHandle {
+    let (handle, starter) = prepare(spec, with_head);
+    starter.start(shared, budget, cancel);
+    handle
+}
+
+/// `bytes a-b/total` → (a, b, total).
+fn content_range(value: Option<&str>) -> Option<(u64, u64, u64)> {
+    let rest = value?.strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?, total.parse().ok()?))
+}
+
+impl UnitTask {
+    async fn run(mut self) {
+        let cancel = self.cancel.clone();
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = self.transfer() => {}
+        }
+    }
+
+    fn what(&self) -> String {
+        match self.spec.range {
+            Some((a, b)) => format!(
+                "GET s3://{}/{} bytes {a}-{}",
+                self.shared.bucket,
+                self.spec.key,
+                b - 1
+            ),
+            None => format!("GET s3://{}/{}", self.shared.bucket, self.spec.key),
+        }
+    }
+
+    /// One GET attempt for bytes `[from, to)` (`to` None: to the end), pinned to `etag`.
+    fn get(
+        &self,
+        from: Option<u64>,
+        to: Option<u64>,
+        etag: Option<String>,
+    ) -> impl std::future::Future<Output = Result<GetObjectOutput, Attempt>> + use<> {
+        let mut request = self
+            .shared
+            .s3
+            .client
+            .get_object()
+            .bucket(&self.shared.bucket)
+            .key(&self.spec.key);
+        match (from, to) {
+            (Some(a), Some(b)) => request = request.range(format!("bytes={a}-{}", b - 1)),
+            (Some(a), None) => request = request.range(format!("bytes={a}-")),
+            _ => {}
+        }
+        if let Some(etag) = etag {
+            request = request.if_match(etag);
+        }
+        let timeout = self.shared.read_timeout;
+        async move {
+            match tokio::time::timeout(timeout, request.send()).await {
+                Err(_) => Err(Attempt::Retry {
+                    failure: Failure::Unreachable(format!(
+                        "no response within {} s",
+                        timeout.as_secs()
+                    )),
+                    after: None,
+                }),
+                Ok(Err(e)) => Err(attempt(&e)),
+                Ok(Ok(output)) => Ok(output),
+            }
+        }
+    }
+
+    async fn fail(&mut self, failure: Failure, message: String) {
+        match self.head.take() {
+            Some(head) => {
+                let _ = head.send(Err(failure));
+            }
+            None => {
+                let _ = self.chunks.send(Err(message)).await;
+            }
+        }
+    }
+
+    /// Hands `bytes` to the reader; false if the reader is gone or the unit over-delivers.
+    async fn deliver(&mut self, bytes: Bytes) -> Result<bool, String> {
+        if let Some(rate) = &self.shared.rate {
+            rate.take(bytes.len()).await;
+        }
+        let permit = match &mut self.budget {
+            Budget::Reserved(reserved) => {
+                Some(reserved.split(bytes.len()).ok_or_else(|| {
+                    "the server sent more data than the object's size".to_string()
+                })?)
+            }
+            Budget::Window(window) => {
+                let n = bytes.len().min(u32::MAX as usize) as u32;
+                match window.clone().acquire_many_owned(n).await {
+                    Ok(p) => Some(p),
+                    Err(_) => return Ok(false),
+                }
+            }
+        };
+        Ok(self
+            .chunks
+            .send(Ok(Chunk {
+                bytes,
+                _budget: permit,
+            }))
+            .await
+            .is_ok())
+    }
+
+    async fn transfer(&mut self) {
+        let Ok(_slot) = self.shared.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let what = self.what();
+        let shared = self.shared.clone();
+        let (start, end) = match self.spec.range {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (None, None),
+        };
+        let first = shared
+            .retry
+            .run(&what, &self.cancel, &shared.stats, || {
+                self.get(start, end, self.spec.if_match.clone())
+            })
+            .await;
+        let output = match first {
+            Ok(output) => output,
+            Err(failure) => {
+                let message = format!("{failure:?}");
+                self.fail(failure, message).await;
+                return;
+            }
+        };
+        // The object's size and the part of it this unit covers.
+        let (total, begin, len) = match self.spec.range {
+            Some((a, b)) => match content_range(output.content_range()) {
+                Some((s, e, t)) if s == a && e + 1 == b => (t as i64, a, b - a),
+                other => {
+                    let m = format!("{what}: the server answered with range {other:?}");
+                    self.fail(Failure::Other(m.clone()), m).await;
+                    return;
+                }
+            },
+            None => {
+                let size = output.content_length().unwrap_or(-1);
+                (size, 0, size.max(0) as u64)
+            }
+        };
+        let etag = output
+            .e_tag()
+            .map(str::to_string)
+            .or_else(|| self.spec.if_match.clone());
+        if let Some(tx) = self.head.take() {
+            let head = Head {
+                size: total,
+                etag: etag.clone(),
+                mtime: output.last_modified().map(|t| t.secs()),
+            };
+            if tx.send(Ok(head)).is_err() {
+                return; // nobody wants this object any more
+            }
+        }
+        self.stream(output, &what, total, begin, len, etag).await;
+    }
+
+    /// Streams the body, resuming from the first byte not delivered when it breaks.
+    async fn stream(
+        &mut self,
+        output: GetObjectOutput,
+        what: &str,
+        total: i64,
+        begin: u64,
+        len: u64,
+        etag: Option<String>,
+    ) {
+        let shared = self.shared.clone();
+        let timeout = shared.read_timeout;
+        let mut body = output.body;
+        let mut delivered: u64 = 0;
+        let mut failures_since_progress: u32 = 0;
+        let mut resumed = false;
+        loop {
+            let broken = match tokio::time::timeout(timeout, body.next()).await {
+                Ok(Some(Ok(bytes))) => {
+                    let n = bytes.len() as u64;
+                    match self.deliver(bytes).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(message) => {
+                            let _ = self.chunks.send(Err(message)).await;
+                            return;
+                        }
+                    }
+                    delivered += n;
+                    failures_since_progress = 0;
+                    continue;
+                }
+                Ok(None) if total < 0 || delivered >= len => return, // complete
+                Ok(None) => format!("the body ended after {delivered} of {len} bytes"),
+                Ok(Some(Err(e))) => format!("the body broke off: {}", crate::s3_errors::chain(&e)),
+                Err(_) => format!("no data for {} s", timeout.as_secs()),
+            };
+            let Some(etag) = etag.clone().filter(|_| total >= 0) else {
+                let _ = self
+                    .chunks
+                    .send(Err(format!("{broken} (cannot resume: no ETag/size)")))
+                    .await;
+                return;
+            };
+            if failures_since_progress >= shared.retry.retries {
+                let _ = self
+                    .chunks
+                    .send(Err(format!(
+                        "{broken} (gave up after {failures_since_progress} retries without progress)"
+                    )))
+                    .await;
+                return;
+            }
+            let wait = shared.retry.backoff(failures_since_progress);
+            failures_since_progress += 1;
+            shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let from = begin + delivered;
+            let to = begin + len;
+            log::debug!("{what}: {broken}; resuming at byte {from} in {wait:?}");
+            tokio::time::sleep(wait).await;
+            let resumed_output = shared
+                .retry
+                .run(what, &self.cancel, &shared.stats, || {
+                    self.get(Some(from), Some(to), Some(etag.clone()))
+                })
+                .await;
+            let message = match resumed_output {
+                Ok(output) => {
+                    let expected = (from, to - 1, total as u64);
+                    if content_range(output.content_range()) == Some(expected) {
+                        if !resumed {
+                            resumed = true;
+                            shared.stats.resumed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        body = output.body;
+                        continue;
+                    }
+                    format!(
+                        "{broken}; the resumed response covers {:?}, not bytes {from}-{}",
+                        output.content_range(),
+                        to - 1
+                    )
+                }
+                Err(Failure::Changed) => format!(
+                    "{broken}, and the object changed before the rest could be read \
+                     (its ETag no longer matches)"
+                ),
+                Err(Failure::NotFound) => format!("{broken}, and the object was deleted meanwhile"),
+                Err(failure) => format!("{broken}; resuming failed: {failure:?}"),
+            };
+            let _ = self.chunks.send(Err(message)).await;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_range;
+
+    #[test]
+    fn parses_content_range() {
+        assert_eq!(content_range(Some("bytes 0-9/100")), Some((0, 9, 100)));
+        assert_eq!(content_range(Some("bytes */100")), None);
+        assert_eq!(content_range(None), None);
+    }
+}
