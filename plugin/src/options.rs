@@ -89,11 +89,19 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "concurrency",
-        "objects fetched in parallel (default 8, 1-256)",
+        "GET requests in flight: objects and parts of large objects (default 32, 1-256)",
     ),
     (
         "prefetch_bytes",
         "memory budget for prefetched data, e.g. 64M (default 64M, min 1M)",
+    ),
+    (
+        "part_size",
+        "objects larger than this are fetched as parallel ranged GETs of this size (default 8M)",
+    ),
+    (
+        "max_rate",
+        "bandwidth cap of the job in bytes per second, e.g. 100M (default: none)",
     ),
     (
         "since_margin",
@@ -481,6 +489,47 @@ mod tests {
         assert_eq!(e.option, "end_at");
         let open = parse("s3:bucket=b:end_at=m").unwrap();
         assert!(open.in_range("") && open.in_range("m") && !open.in_range("n"));
+    }
+
+    #[test]
+    fn transfer_options() {
+        let o = parse("s3:bucket=b:part_size=16M:prefetch_bytes=128M:max_rate=50M").unwrap();
+        assert_eq!(
+            (o.part_size, o.prefetch_bytes, o.max_rate),
+            (16 << 20, 128 << 20, Some(50 << 20))
+        );
+        let o = parse("s3:bucket=b:prefetch_bytes=2M").unwrap();
+        assert_eq!(
+            o.part_size,
+            2 << 20,
+            "the default part size fits the budget"
+        );
+        let e = parse("s3:bucket=b:part_size=16M:prefetch_bytes=8M").unwrap_err();
+        assert_eq!(e.option, "part_size");
+        assert_eq!(
+            parse("s3:bucket=b:max_rate=x").unwrap_err().option,
+            "max_rate"
+        );
+    }
+
+    #[test]
+    fn the_readme_documents_exactly_the_known_options() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("## Plugin options")
+            .nth(1)
+            .expect("README has a Plugin options section");
+        let mut documented: Vec<&str> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("| option"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.split('`').nth(1))
+            .collect();
+        let mut known: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
+        documented.sort();
+        known.sort();
+        assert_eq!(documented, known);
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn bad_options_and_buckets(server: &'static S3Server) {
             &good,
         );
         let unreachable = format!(
-            "s3:bucket={}:endpoint=http://127.0.0.1:1:credentials_file={}:profile=test",
+            "s3:bucket={}:endpoint=http://127.0.0.1:1:credentials_file={}:profile=test:retries=1",
             good.bucket,
             good.credentials.display()
         );
