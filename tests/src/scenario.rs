@@ -131,3 +131,18 @@ impl FromBytesCompat for std::ffi::OsStr {
         std::ffi::OsStr::from_bytes(b)
     }
 }
+
+/// The wall clock, whole seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Waits until the wall clock is past second `t + secs` (S3 times have one-second resolution).
+pub fn sleep_past(t: i64, secs: i64) {
+    while now() <= t + secs {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -3,29 +3,15 @@
 //! disk, with every byte compared.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use integration_tests::harness::{
     self, ft, msg, Catalog, Flavour, JobReport, JobSpec, RestoreSpec,
 };
 use integration_tests::scenario::{
-    data, expected_name, job_id, restored_path, BucketFixture, ODD_KEYS,
+    data, expected_name, job_id, now, restored_path, sleep_past, BucketFixture, ODD_KEYS,
 };
 use integration_tests::servers::{self, S3Server};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// Waits until the wall clock is in a later second than `t` plus `secs`.
-fn sleep_past(t: i64, secs: i64) {
-    while now() <= t + secs {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn assert_clean(report: &JobReport) {
     assert!(

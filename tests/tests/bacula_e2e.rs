@@ -18,10 +18,11 @@ use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use integration_tests::bacula_stack::{stack, JobResult, StackGuard};
-use integration_tests::scenario::{data, expected_name, restored_path, BucketFixture, ODD_KEYS};
+use integration_tests::scenario::{
+    data, expected_name, now, restored_path, sleep_past, BucketFixture, ODD_KEYS,
+};
 use integration_tests::servers::{self, block_on, workspace_root, S3Server};
 
 fn skip() -> bool {
@@ -30,21 +31,6 @@ fn skip() -> bool {
         return true;
     }
     false
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// Waits until the wall clock is past second `t + secs` (S3 times have 1 s resolution and the
-/// plugin's since time has a 1 s margin).
-fn sleep_past(t: i64, secs: i64) {
-    while now() <= t + secs {
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn assert_ok(r: &JobResult) {

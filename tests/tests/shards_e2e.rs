@@ -15,47 +15,12 @@ use std::sync::OnceLock;
 
 use integration_tests::bacula_stack::{stack, JobResult, StackGuard};
 use integration_tests::scenario::{data, BucketFixture};
-use integration_tests::servers::{self, workspace_root};
+use integration_tests::servers;
 
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().to_path_buf();
-    if dir.file_name().is_some_and(|n| n == "deps") {
-        dir.parent().unwrap().to_path_buf()
-    } else {
-        dir
-    }
-}
-
-/// Builds `dump-server` (same profile and target directory) once.
+/// `dump-server`, built like the plugins (same profile and target directory).
 fn dump_server() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let profile = profile_dir();
-        if std::env::var_os("HARNESS_NO_BUILD").is_none() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "dump-server", "--target-dir"])
-                .arg(profile.parent().unwrap())
-                .current_dir(workspace_root());
-            match profile.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => {}
-                Some("release") => {
-                    cmd.arg("--release");
-                }
-                Some(other) => {
-                    cmd.args(["--profile", other]);
-                }
-            }
-            let out = cmd.output().expect("running cargo build -p dump-server");
-            assert!(
-                out.status.success(),
-                "cargo build -p dump-server failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        profile.join("dump-server")
-    })
+    BIN.get_or_init(integration_tests::harness::dump_server_bin)
 }
 
 fn plan(args: &[&str]) -> String {

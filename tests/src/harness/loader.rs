@@ -45,7 +45,9 @@ pub(crate) fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn build_plugins() {
+/// `cargo build -p` of `packages` with the profile and target directory of this test binary
+/// (a no-op with `HARNESS_NO_BUILD`); panics with cargo's output on failure.
+pub fn cargo_build(packages: &[&str]) {
     if std::env::var_os("HARNESS_NO_BUILD").is_some() {
         return;
     }
@@ -54,18 +56,13 @@ fn build_plugins() {
         .parent()
         .expect("tests/ is inside the workspace");
     let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "-p",
-        "s3-fd-bareos",
-        "-p",
-        "s3-fd-bacula",
-        "-p",
-        "fault-fd",
-        "--target-dir",
-    ])
-    .arg(target_dir())
-    .current_dir(workspace);
+    cmd.arg("build");
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.arg("--target-dir")
+        .arg(target_dir())
+        .current_dir(workspace);
     let profile = profile_dir();
     match profile.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
@@ -81,12 +78,23 @@ fn build_plugins() {
         .unwrap_or_else(|e| panic!("harness: cannot run {cmd:?}: {e}"));
     if !out.status.success() {
         panic!(
-            "harness: building the plugins failed ({cmd:?}, {}):\n{}\n{}",
+            "harness: building {packages:?} failed ({cmd:?}, {}):\n{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+fn build_plugins() {
+    cargo_build(&["s3-fd-bareos", "s3-fd-bacula", "fault-fd"]);
+}
+
+/// The `dump-server` binary, built once per process like the plugins.
+pub fn dump_server_bin() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| cargo_build(&["dump-server"]));
+    profile_dir().join("dump-server")
 }
 
 /// Path of the built plugin of `f`; builds both plugins once per process on first use and panics

@@ -38,8 +38,8 @@ pub use catalog::Catalog;
 pub use driver::{backup, backup_plugin, estimate, restore};
 pub use job::orphan_callbacks;
 pub use loader::{
-    fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table, PluginFacts,
-    WrongTableOutcome,
+    cargo_build, dump_server_bin, fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table,
+    PluginFacts, WrongTableOutcome,
 };
 pub use volume::DataRef;
 
