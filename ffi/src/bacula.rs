@@ -3,21 +3,24 @@
 //!
 //! Differences from Bareos that matter here (ABI note §10): every event reaches every plugin
 //! (the registration list is ignored), the context's private pointer is `pContext`, the info
-//! table has no usage string, the function table ends with `handleXACLdata`/`checkStream`
-//! (left NULL so the daemon skips them), and there are no plugin options.
+//! table has no usage string, the function table ends with `handleXACLdata` (extended
+//! attributes, see [`crate::xattr`]) and `checkStream` (left NULL so the daemon skips it), and
+//! there are no plugin options.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::boundary;
+use crate::host::Flavour;
 use crate::host::RawHost;
 use crate::job::{dispatch, report, JobSlot};
 use crate::logger;
 use crate::packets::{IoRequest, RestoreFile, SavePacket};
 use crate::plugin::{CreateStatus, Event, FdPlugin, NextFile, RestoreObject};
-use crate::shim::text;
+use crate::shim::{collect_xattrs, restore_one_xattr, text};
 use crate::sys::bacula::*;
+use crate::xattr::{decode_record, encode_record, Pending};
 
 /// Interface version of Bacula 9.6's bacula-fd.
 pub const INTERFACE_VERSION: u32 = 14;
@@ -67,7 +70,7 @@ fn tables<P: FdPlugin>() -> (*mut pInfo, *mut pFuncs) {
             createFile: Some(create_file::<P>),
             setFileAttributes: Some(set_file_attributes::<P>),
             checkFile: Some(check_file::<P>),
-            handleXACLdata: None,
+            handleXACLdata: Some(handle_xacl_data::<P>),
             checkStream: None,
         });
         FUNCS.store(funcs, Ordering::Release);
@@ -197,6 +200,110 @@ unsafe fn decode_event<'a>(event_type: u32, value: *mut c_void) -> Event<'a> {
 }
 
 crate::shim::plugin_callbacks!(bpContext, SavePacket::bacula, RestoreFile::from_bacula);
+
+/// `handleXACLdata`: no ACLs (`BACL_BACKUP` answers count 0, `BACL_RESTORE` is ignored);
+/// `BXATTR_BACKUP` answers one record with all attributes of the entry, then count 0 (the
+/// daemon calls again while count > 0); `BXATTR_RESTORE` parses one record and hands each
+/// attribute to the plugin (see [`crate::xattr`]).
+///
+/// # Safety
+/// The daemon's context and packet for this call.
+unsafe extern "C" fn handle_xacl_data<P: FdPlugin>(
+    ctx: *mut bpContext,
+    xacl: *mut xacl_pkt,
+) -> bRC {
+    // SAFETY: the daemon's context for this call.
+    let Some((host, private)) = (unsafe { host_of(ctx) }) else {
+        return bRC_Error;
+    };
+    if xacl.is_null() {
+        return bRC_Error;
+    }
+    // SAFETY: xacl is the daemon's packet for this call.
+    let xacl = unsafe { &mut *xacl };
+    let func = xacl.func as u32;
+    if func == BACL_BACKUP {
+        xacl.count = 0;
+        xacl.content = null_mut();
+        return bRC_OK;
+    }
+    if func == BACL_RESTORE {
+        return bRC_OK;
+    }
+    if func != BXATTR_BACKUP && func != BXATTR_RESTORE {
+        return bRC_Error;
+    }
+    // SAFETY: job thread; content/count describe the daemon's buffer on restore.
+    unsafe {
+        dispatch::<P, bRC>(
+            private,
+            host,
+            "handleXACLdata",
+            bRC_Error,
+            |plugin, h, file| {
+                if func == BXATTR_BACKUP {
+                    xacl.count = 0;
+                    xacl.content = null_mut();
+                    if !matches!(file.xattrs, Pending::NotAsked) {
+                        // The second call of the daemon's loop: all was handed over.
+                        file.xattrs = Pending::Done;
+                        return bRC_OK;
+                    }
+                    let list = collect_xattrs(plugin, h, Flavour::Bacula, file, None);
+                    if list.is_empty() {
+                        file.xattrs = Pending::Done;
+                        return bRC_OK;
+                    }
+                    file.xattrs = Pending::Record(encode_record(&list));
+                    let Pending::Record(record) = &mut file.xattrs else {
+                        unreachable!()
+                    };
+                    xacl.content = record.as_mut_ptr().cast();
+                    xacl.count = record.len() as i32;
+                    return bRC_OK;
+                }
+                let shown = || {
+                    file.restoring
+                        .as_deref()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "?".into())
+                };
+                let record = match (xacl.content.is_null(), xacl.count) {
+                    // The daemon never passes an empty record (it skips the call).
+                    (_, n) if n <= 0 => return bRC_OK,
+                    (true, _) => {
+                        h.job_message(
+                            crate::MessageLevel::Error,
+                            &format!(
+                                "s3-fd: extended attributes of \"{}\" not restored: the daemon \
+                             passed no data with a length of {}",
+                                shown(),
+                                xacl.count
+                            ),
+                        );
+                        return bRC_OK;
+                    }
+                    (false, n) => std::slice::from_raw_parts(xacl.content as *const u8, n as usize),
+                };
+                match decode_record(record) {
+                    Ok(list) => {
+                        for x in &list {
+                            restore_one_xattr(plugin, h, x);
+                        }
+                    }
+                    Err(why) => h.job_message(
+                        crate::MessageLevel::Error,
+                        &format!(
+                            "s3-fd: extended attributes of \"{}\" not restored: {why}",
+                            shown()
+                        ),
+                    ),
+                }
+                bRC_OK
+            },
+        )
+    }
+}
 
 /// Whether the daemon's core table was accepted (for tests and diagnostics).
 pub fn host_accepted() -> bool {

@@ -6,13 +6,15 @@ use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::boundary;
+use crate::host::Flavour;
 use crate::host::RawHost;
 use crate::job::{dispatch, report, JobSlot};
 use crate::logger;
 use crate::packets::{IoRequest, RestoreFile, SavePacket};
 use crate::plugin::{CreateStatus, Event, FdPlugin, NextFile, RestoreObject};
-use crate::shim::text;
+use crate::shim::{collect_xattrs, restore_one_xattr, text};
 use crate::sys::bareos::*;
+use crate::xattr::{Pending, Xattr};
 
 /// Interface version of bareos-fd 21 … 25 (and master).
 pub const INTERFACE_VERSION: u32 = 10;
@@ -81,10 +83,12 @@ fn tables<P: FdPlugin>() -> (*mut PluginInformation, *mut PluginFunctions) {
             createFile: Some(create_file::<P>),
             setFileAttributes: Some(set_file_attributes::<P>),
             checkFile: Some(check_file::<P>),
+            // No ACLs: nothing requires them (a NULL getAcl is skipped; a NULL setAcl only
+            // matters for a plugin-ACL stream, which this SDK never writes).
             getAcl: None,
             setAcl: None,
-            getXattr: None,
-            setXattr: None,
+            getXattr: Some(get_xattr::<P>),
+            setXattr: Some(set_xattr::<P>),
         });
         FUNCS.store(funcs, Ordering::Release);
     }
@@ -258,6 +262,122 @@ unsafe fn decode_event<'a>(event_type: u32, value: *mut c_void) -> Event<'a> {
 }
 
 crate::shim::plugin_callbacks!(PluginContext, SavePacket::bareos, RestoreFile::from_bareos);
+
+/// `getXattr`: one attribute per call, `bRC_More` while more follow; the last one (or an
+/// empty packet when there are none) goes with `bRC_OK` (see [`crate::xattr`]). The plugin is
+/// asked on the first call after the entry's IO close.
+///
+/// # Safety
+/// The daemon's context and packet for this call.
+unsafe extern "C" fn get_xattr<P: FdPlugin>(ctx: *mut PluginContext, xp: *mut xattr_pkt) -> bRC {
+    // SAFETY: the daemon's context for this call.
+    let Some((host, private)) = (unsafe { host_of(ctx) }) else {
+        return bRC_Error;
+    };
+    if xp.is_null() {
+        return bRC_Error;
+    }
+    // SAFETY: job thread; xp is the daemon's packet for this call.
+    unsafe {
+        dispatch::<P, bRC>(private, host, "getXattr", bRC_Error, |plugin, h, file| {
+            let xp = &mut *xp;
+            xp.name = null_mut();
+            xp.name_length = 0;
+            xp.value = null_mut();
+            xp.value_length = 0;
+            if matches!(file.xattrs, Pending::NotAsked) {
+                let daemon_name = (!xp.fname.is_null()).then(|| CStr::from_ptr(xp.fname));
+                let list = collect_xattrs(plugin, h, Flavour::Bareos, file, daemon_name);
+                file.xattrs = Pending::Queue(list.into());
+            }
+            let Pending::Queue(queue) = &mut file.xattrs else {
+                return bRC_OK;
+            };
+            let Some(x) = queue.pop_front() else {
+                file.xattrs = Pending::Done;
+                return bRC_OK;
+            };
+            let more = !queue.is_empty();
+            if !more {
+                file.xattrs = Pending::Done;
+            }
+            // The core frees both with free(): they must come from malloc. An empty value is
+            // NULL (the core frees a value only when its length is not 0).
+            let Some(name) = malloc_copy(&x.name) else {
+                return bRC_Error;
+            };
+            let value = if x.value.is_empty() {
+                null_mut()
+            } else {
+                match malloc_copy(&x.value) {
+                    Some(v) => v,
+                    None => {
+                        libc::free(name.cast());
+                        return bRC_Error;
+                    }
+                }
+            };
+            xp.name = name;
+            xp.name_length = x.name.len() as u32;
+            xp.value = value;
+            xp.value_length = x.value.len() as u32;
+            if more {
+                bRC_More
+            } else {
+                bRC_OK
+            }
+        })
+    }
+}
+
+/// A `malloc`ed copy of `bytes` (not empty), or None if out of memory.
+fn malloc_copy(bytes: &[u8]) -> Option<*mut c_char> {
+    // SAFETY: plain allocation; on success it has room for bytes.len() bytes.
+    let p = unsafe { libc::malloc(bytes.len()) }.cast::<u8>();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: p is a fresh allocation of bytes.len() bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+    Some(p.cast())
+}
+
+/// `setXattr`: one recorded attribute of the file being restored (after its IO close).
+///
+/// # Safety
+/// The daemon's context and packet for this call.
+unsafe extern "C" fn set_xattr<P: FdPlugin>(ctx: *mut PluginContext, xp: *mut xattr_pkt) -> bRC {
+    // SAFETY: the daemon's context for this call.
+    let Some((host, private)) = (unsafe { host_of(ctx) }) else {
+        return bRC_Error;
+    };
+    if xp.is_null() {
+        return bRC_Error;
+    }
+    // SAFETY: job thread; xp and its buffers are the daemon's for this call.
+    unsafe {
+        dispatch::<P, bRC>(private, host, "setXattr", bRC_Error, |plugin, h, _| {
+            let xp = &*xp;
+            let bytes = |p: *mut c_char, len: u32| -> Option<Vec<u8>> {
+                match (p.is_null(), len) {
+                    (_, 0) => Some(Vec::new()),
+                    (true, _) => None,
+                    (false, n) => {
+                        Some(std::slice::from_raw_parts(p as *const u8, n as usize).to_vec())
+                    }
+                }
+            };
+            let (Some(name), Some(value)) = (
+                bytes(xp.name, xp.name_length),
+                bytes(xp.value, xp.value_length),
+            ) else {
+                return bRC_Error;
+            };
+            restore_one_xattr(plugin, h, &Xattr { name, value });
+            bRC_OK
+        })
+    }
+}
 
 /// Whether the daemon's core table was accepted (for tests and diagnostics).
 pub fn host_accepted() -> bool {

@@ -7,7 +7,29 @@ use std::ffi::{c_void, CString};
 use crate::boundary;
 use crate::host::{Host, RawHost};
 use crate::plugin::{FdPlugin, PluginError};
+use crate::xattr::Pending;
 use crate::CancelToken;
+
+/// What the SDK keeps about the entry being backed up or restored.
+#[derive(Default)]
+pub(crate) struct FileState {
+    /// The last backup entry's name, alive until the next `startBackupFile`.
+    pub(crate) name: Option<CString>,
+    /// Its extended attributes, as far as handed to the daemon.
+    pub(crate) xattrs: Pending,
+    /// The output name of the file being restored (from `createFile`), for messages.
+    pub(crate) restoring: Option<CString>,
+}
+
+impl FileState {
+    /// The entry's name for a message: `daemon_name` if the daemon gave one, else ours.
+    pub(crate) fn shown(&self, daemon_name: Option<&std::ffi::CStr>) -> String {
+        daemon_name
+            .or(self.name.as_deref())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "?".into())
+    }
+}
 
 pub(crate) struct JobSlot<P> {
     /// Shared with the cancel thread: the only field it touches.
@@ -22,8 +44,7 @@ unsafe impl<P> Sync for JobSlot<P> {}
 
 struct JobState<P> {
     plugin: Result<P, PluginError>,
-    /// The last entry's name, alive until the next `startBackupFile`.
-    name: Option<CString>,
+    file: FileState,
     /// Set while a call into the plugin runs; still set on entry means that call panicked.
     in_call: bool,
 }
@@ -48,7 +69,7 @@ impl<P: FdPlugin> JobSlot<P> {
             cancel,
             state: UnsafeCell::new(JobState {
                 plugin,
-                name: None,
+                file: FileState::default(),
                 in_call: false,
             }),
         });
@@ -93,7 +114,7 @@ pub(crate) unsafe fn dispatch<P: FdPlugin, R: Copy>(
     host: RawHost,
     what: &'static str,
     error_rc: R,
-    body: impl FnOnce(&mut P, &Host<'_>, &mut Option<CString>) -> R,
+    body: impl FnOnce(&mut P, &Host<'_>, &mut FileState) -> R,
 ) -> R {
     boundary::call(what, Some(host), error_rc, || {
         let h = Host::new(host);
@@ -121,7 +142,7 @@ pub(crate) unsafe fn dispatch<P: FdPlugin, R: Copy>(
             }
         };
         state.in_call = true;
-        let rc = body(plugin, &h, &mut state.name);
+        let rc = body(plugin, &h, &mut state.file);
         state.in_call = false;
         rc
     })

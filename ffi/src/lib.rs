@@ -6,6 +6,11 @@
 //! callback behind one boundary ([`boundary`]): no panic unwinds into the daemon, core
 //! functions are only called on the thread the daemon called in on, and `log` records reach
 //! the daemon's debug output.
+//!
+//! Extended attributes: [`FdPlugin::backup_xattrs`] / [`FdPlugin::restore_xattr`] carry
+//! per-file metadata through Bareos' `getXattr`/`setXattr` and Bacula's `handleXACLdata`; when
+//! each daemon calls them, their limits, the order at restore (observed on the real Bacula
+//! daemons) and the record format are in [`xattr`].
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod sys;
@@ -20,6 +25,7 @@ mod logger;
 mod packets;
 mod plugin;
 mod shim;
+pub mod xattr;
 
 pub use cancel::CancelToken;
 pub use host::{Flavour, Host};
@@ -27,3 +33,4 @@ pub use packets::{FileAttributes, FileKind, IoFailure, IoRequest, RestoreFile, S
 pub use plugin::{
     CreateStatus, Event, FdPlugin, MessageLevel, NextFile, PluginError, PluginInfo, PluginResult,
 };
+pub use xattr::Xattr;

@@ -82,6 +82,21 @@ impl<'a> SavePacket<'a> {
         })
     }
 
+    /// Whether the daemon will ask for this entry's extended attributes
+    /// ([`FdPlugin::backup_xattrs`](crate::FdPlugin::backup_xattrs)): Bareos only when the
+    /// Include block's Options have `xattrsupport = yes` (the `FO_XATTR` bit the core copies
+    /// into `sp->flags` before `startBackupFile`); Bacula 9.6 always (it asks for every plugin
+    /// file whatever the options, and leaves `sp->flags` at 0).
+    pub fn xattrs_requested(&self) -> Option<bool> {
+        match &self.raw {
+            RawSave::Bareos(sp) => {
+                let bit = bareos::FO_XATTR as usize;
+                Some(sp.flags[bit >> 3] as u8 & (1 << (bit & 7)) != 0)
+            }
+            RawSave::Bacula(_) => Some(true),
+        }
+    }
+
     /// Fills the packet with one entry.
     pub fn set_file(&mut self, file: FileAttributes) {
         let name = self.name_slot.insert(file.name);

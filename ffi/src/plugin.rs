@@ -4,6 +4,7 @@ use std::ffi::CStr;
 
 use crate::host::Host;
 use crate::packets::{IoFailure, IoRequest, RestoreFile, SavePacket};
+use crate::xattr::Xattr;
 use crate::CancelToken;
 
 /// Static description shown by `status client` and checked at load time.
@@ -160,4 +161,25 @@ pub trait FdPlugin: Sized + 'static {
     /// Accurate mode: a catalog name that was not seen in this backup. `true` keeps it
     /// (not recorded as deleted).
     fn check_file(&mut self, host: &Host<'_>, name: &[u8]) -> bool;
+
+    /// After the entry's data was read (IO close): its extended attributes. Called by the SDK
+    /// when the daemon asks (Bareos: getXattr, only when the FileSet's Options have
+    /// xattrsupport=yes; Bacula: handleXACLdata(BXATTR_BACKUP), for every file), at most once
+    /// per entry. Default: none.
+    ///
+    /// Attributes the daemon cannot store (an empty name, more than its size limit: see
+    /// [`crate::xattr`]) are refused as a whole with an `M_ERROR` naming the file, which is
+    /// then saved without them. An error is sent as a job message and the file is saved
+    /// without attributes.
+    fn backup_xattrs(&mut self, _host: &Host<'_>) -> PluginResult<Vec<Xattr>> {
+        Ok(Vec::new())
+    }
+
+    /// At restore, each recorded attribute of the file being restored, in backup order:
+    /// after IO close (both daemons: `setFileAttributes`, IO close, the attributes, then
+    /// `end_restore_file`), only for files `create_file` answered
+    /// [`CreateStatus::Extract`]. An error is sent as a job message. Default: ignore.
+    fn restore_xattr(&mut self, _host: &Host<'_>, _xattr: &Xattr) -> PluginResult<()> {
+        Ok(())
+    }
 }

@@ -94,8 +94,9 @@ macro_rules! plugin_callbacks {
                     host,
                     "startBackupFile",
                     bRC_Error,
-                    |plugin, h, name| {
-                        let mut packet = $save_packet(&mut *sp, host, name);
+                    |plugin, h, file| {
+                        file.xattrs = crate::xattr::Pending::NotAsked;
+                        let mut packet = $save_packet(&mut *sp, host, &mut file.name);
                         match plugin.start_backup_file(h, &mut packet) {
                             Ok(NextFile::Entry) => bRC_OK,
                             Ok(NextFile::Stop) => bRC_Stop,
@@ -272,29 +273,36 @@ macro_rules! plugin_callbacks {
             }
             // SAFETY: job thread; rp is the daemon's packet.
             unsafe {
-                dispatch::<P, bRC>(private, host, "createFile", bRC_Error, |plugin, h, _| {
-                    let rp = &mut *rp;
-                    let Some(file) = $restore_file(rp) else {
-                        rp.create_status = CF_ERROR as _;
-                        return bRC_Error;
-                    };
-                    let status = plugin.create_file(h, &file);
-                    rp.create_status = match status {
-                        Ok(CreateStatus::Extract) => CF_EXTRACT,
-                        Ok(CreateStatus::Created) => CF_CREATED,
-                        Ok(CreateStatus::Skip) => CF_SKIP,
-                        Ok(CreateStatus::Error) => CF_ERROR,
-                        Err(ref e) => {
-                            report(h, e);
-                            CF_ERROR
+                dispatch::<P, bRC>(
+                    private,
+                    host,
+                    "createFile",
+                    bRC_Error,
+                    |plugin, h, state| {
+                        let rp = &mut *rp;
+                        let Some(file) = $restore_file(rp) else {
+                            rp.create_status = CF_ERROR as _;
+                            return bRC_Error;
+                        };
+                        state.restoring = Some(file.output_name.to_owned());
+                        let status = plugin.create_file(h, &file);
+                        rp.create_status = match status {
+                            Ok(CreateStatus::Extract) => CF_EXTRACT,
+                            Ok(CreateStatus::Created) => CF_CREATED,
+                            Ok(CreateStatus::Skip) => CF_SKIP,
+                            Ok(CreateStatus::Error) => CF_ERROR,
+                            Err(ref e) => {
+                                report(h, e);
+                                CF_ERROR
+                            }
+                        } as _;
+                        if status.is_ok() {
+                            bRC_OK
+                        } else {
+                            bRC_Error
                         }
-                    } as _;
-                    if status.is_ok() {
-                        bRC_OK
-                    } else {
-                        bRC_Error
-                    }
-                })
+                    },
+                )
             }
         }
 
@@ -358,6 +366,50 @@ macro_rules! plugin_callbacks {
 pub(crate) use plugin_callbacks;
 
 use std::ffi::{c_char, c_void, CStr};
+
+use crate::host::{Flavour, Host};
+use crate::job::{report, FileState};
+use crate::plugin::{FdPlugin, MessageLevel};
+use crate::xattr::{refuse, Xattr};
+
+/// Asks the plugin once for the current entry's attributes and keeps only what the daemon of
+/// `flavour` can store: a plugin error is sent as a job message, a set the daemon would refuse
+/// is dropped with an `M_ERROR` naming the file (`daemon_name`: the name the daemon passed, if
+/// any). Either way the entry is then saved without attributes.
+pub(crate) fn collect_xattrs<P: FdPlugin>(
+    plugin: &mut P,
+    h: &Host<'_>,
+    flavour: Flavour,
+    file: &FileState,
+    daemon_name: Option<&CStr>,
+) -> Vec<Xattr> {
+    match plugin.backup_xattrs(h) {
+        Ok(list) => match refuse(flavour, &list) {
+            None => list,
+            Some(why) => {
+                h.job_message(
+                    MessageLevel::Error,
+                    &format!(
+                        "s3-fd: extended attributes of \"{}\" not saved: {why}",
+                        file.shown(daemon_name)
+                    ),
+                );
+                Vec::new()
+            }
+        },
+        Err(e) => {
+            report(h, &e);
+            Vec::new()
+        }
+    }
+}
+
+/// Hands one restored attribute to the plugin; an error becomes a job message.
+pub(crate) fn restore_one_xattr<P: FdPlugin>(plugin: &mut P, h: &Host<'_>, xattr: &Xattr) {
+    if let Err(e) = plugin.restore_xattr(h, xattr) {
+        report(h, &e);
+    }
+}
 
 /// # Safety
 /// `p` is NULL or a NUL-terminated string valid during the call.

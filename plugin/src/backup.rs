@@ -6,12 +6,15 @@ use std::collections::HashSet;
 use std::ffi::CString;
 use std::sync::Arc;
 
-use fd_ffi::{FileAttributes, FileKind, Host, IoFailure, MessageLevel, PluginError, SavePacket};
+use fd_ffi::{
+    FileAttributes, FileKind, Host, IoFailure, MessageLevel, PluginError, SavePacket, Xattr,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::S3;
 use crate::listing::Listed;
-use crate::naming::key_to_name;
+use crate::metadata::ObjectMeta;
+use crate::naming::{key_to_name, version_name};
 use crate::options::Options;
 use crate::prefetch::{BodyReader, Head, PendingBody, Pipeline, PrefetchConfig};
 use crate::retry::{RetryPolicy, RetryStats};
@@ -56,6 +59,7 @@ struct Current {
     name: Vec<u8>,
     size: i64,
     body: Option<PendingBody>,
+    meta: ObjectMeta,
 }
 
 pub struct BackupJob {
@@ -71,6 +75,10 @@ pub struct BackupJob {
     failed_names: HashSet<Vec<u8>>,
     retry_stats: Arc<RetryStats>,
     cancel: CancellationToken,
+    /// Metadata of the entry whose data was read last, until the daemon asks for it.
+    read_meta: Option<ObjectMeta>,
+    /// The FileSet does not let the daemon store metadata (said once per job).
+    warned_no_xattrs: bool,
 }
 
 impl BackupJob {
@@ -96,6 +104,7 @@ impl BackupJob {
             read_timeout: options.read_timeout,
             retry: RetryPolicy::from_options(&options),
             stats: retry_stats.clone(),
+            versions: options.versions,
         };
         let wants_data = move |o: &Listed| mode == Mode::Backup && since.maybe_changed(o.mtime);
         let mut pipeline = Pipeline::start(s3.clone(), config, cancel.clone(), wants_data);
@@ -123,6 +132,8 @@ impl BackupJob {
             failed_names: HashSet::new(),
             retry_stats,
             cancel,
+            read_meta: None,
+            warned_no_xattrs: false,
         })
     }
 
@@ -203,7 +214,11 @@ impl BackupJob {
                 ))
             })?;
             let object = prepared.object;
-            let name = key_to_name(&self.options.bucket, &object.key);
+            let name = match &object.version {
+                Some(v) => version_name(&self.options.bucket, &object.key, v),
+                None => key_to_name(&self.options.bucket, &object.key),
+            };
+            let marker = object.version.as_ref().is_some_and(|v| v.delete_marker);
             let attributes = |size: i64, mtime: i64| FileAttributes {
                 name: CString::new(name.clone()).expect("names escape NUL"),
                 kind: FileKind::Regular,
@@ -219,8 +234,13 @@ impl BackupJob {
                 return Ok(true);
             }
             let (mut size, mut mtime) = (object.size, object.mtime);
+            let mut meta = ObjectMeta::default();
             let mut body = prepared.body;
-            if let Some(pending) = &mut body {
+            if marker {
+                // A delete marker: an empty entry, no request.
+                body = Some(PendingBody::new(Vec::new()));
+                meta.version_id = object.version.as_ref().map(|v| v.version_id.clone());
+            } else if let Some(pending) = &mut body {
                 match pending.head() {
                     // Changed since the listing: the pinned transfer is refused; take the
                     // current version instead.
@@ -229,6 +249,7 @@ impl BackupJob {
                             "{} changed since it was listed; fetching it again",
                             object.key
                         );
+                        self.stats.changed.push(object.key.clone());
                         body = None;
                     }
                     result => {
@@ -236,6 +257,7 @@ impl BackupJob {
                             continue;
                         };
                         (size, mtime) = adopt_head(&object, &head);
+                        meta = head.meta;
                     }
                 }
             }
@@ -259,21 +281,35 @@ impl BackupJob {
                 None => {
                     // Changed although LastModified is older than the since time (accurate
                     // mode found it missing or different in the catalog): fetch it now.
-                    let mut pending = self.pipeline.fetch_now(&object.key);
+                    let version = object.version.as_ref().map(|v| v.version_id.clone());
+                    let mut pending = self.pipeline.fetch_now(&object.key, version);
                     let result = pending.head();
                     let Some(head) = self.head_or_skip(host, &object.key, &name, result) else {
                         continue;
                     };
                     (size, mtime) = adopt_head(&object, &head);
+                    meta = head.meta;
                     sp.set_file(attributes(size, mtime));
                     pending
                 }
             };
+            if sp.xattrs_requested() == Some(false) && !self.warned_no_xattrs {
+                self.warned_no_xattrs = true;
+                host.job_message(
+                    MessageLevel::Warning,
+                    &format!(
+                        "s3: object metadata and tags of {} are not recorded: the FileSet's \
+                         Options need XattrSupport = yes",
+                        self.options.location()
+                    ),
+                );
+            }
             self.current = Some(Current {
                 key: object.key,
                 name,
                 size,
                 body: Some(body),
+                meta,
             });
             return Ok(true);
         }
@@ -296,6 +332,7 @@ impl BackupJob {
             .take()
             .expect("an entry with data has a transfer");
         let reader = body.into_reader(current.size.max(0) as u64);
+        self.read_meta = Some(std::mem::take(&mut current.meta));
         self.reader = Some((reader, current));
         Ok(())
     }
@@ -339,6 +376,14 @@ impl BackupJob {
                 self.stats.objects += 1;
             }
         }
+    }
+
+    /// The recorded attributes of the entry whose data was just read (asked once per entry).
+    pub fn xattrs(&mut self) -> Vec<Xattr> {
+        self.read_meta
+            .take()
+            .map(|m| m.to_xattrs())
+            .unwrap_or_default()
     }
 
     /// Accurate mode: keep catalog entries of objects that exist but failed.

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::types::ChecksumMode;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::S3;
+use crate::metadata::ObjectMeta;
 use crate::rate::RateLimiter;
 use crate::retry::{Attempt, RetryPolicy, RetryStats};
 use crate::runtime::runtime;
@@ -37,6 +39,8 @@ pub struct Head {
     pub size: i64,
     pub etag: Option<String>,
     pub mtime: Option<i64>,
+    /// Headers, tags and checksums, recorded with the file.
+    pub meta: ObjectMeta,
 }
 
 /// Where a unit's bytes may be held until read.
@@ -54,6 +58,8 @@ pub struct UnitSpec {
     pub range: Option<(u64, u64)>,
     /// The version to read (ETag), if pinned.
     pub if_match: Option<String>,
+    /// The version to read by id (`versions=yes`).
+    pub version_id: Option<String>,
 }
 
 pub struct Chunk {
@@ -138,6 +144,13 @@ pub fn spawn(
     handle
 }
 
+fn timed_out(timeout: Duration) -> Attempt {
+    Attempt::Retry {
+        failure: Failure::Unreachable(format!("no response within {} s", timeout.as_secs())),
+        after: None,
+    }
+}
+
 /// `bytes a-b/total` → (a, b, total).
 fn content_range(value: Option<&str>) -> Option<(u64, u64, u64)> {
     let rest = value?.strip_prefix("bytes ")?;
@@ -188,6 +201,13 @@ impl UnitTask {
         }
         if let Some(etag) = etag {
             request = request.if_match(etag);
+        }
+        if let Some(version) = &self.spec.version_id {
+            request = request.version_id(version);
+        }
+        if self.head.is_some() && self.spec.range.is_none() {
+            // The object's additional checksum is recorded (a ranged GET has none).
+            request = request.checksum_mode(ChecksumMode::Enabled);
         }
         let timeout = self.shared.read_timeout;
         async move {
@@ -289,16 +309,94 @@ impl UnitTask {
             .map(str::to_string)
             .or_else(|| self.spec.if_match.clone());
         if let Some(tx) = self.head.take() {
+            let meta = match self.metadata(&output, etag.clone()).await {
+                Ok(meta) => meta,
+                Err(failure) => {
+                    let _ = tx.send(Err(failure));
+                    return;
+                }
+            };
             let head = Head {
                 size: total,
                 etag: etag.clone(),
                 mtime: output.last_modified().map(|t| t.secs()),
+                meta,
             };
             if tx.send(Ok(head)).is_err() {
                 return; // nobody wants this object any more
             }
         }
         self.stream(output, &what, total, begin, len, etag).await;
+    }
+
+    /// The object's metadata: the GET's headers (a HEAD's for a ranged first unit, which has
+    /// no checksum), and its tags if it has any.
+    async fn metadata(
+        &self,
+        output: &GetObjectOutput,
+        etag: Option<String>,
+    ) -> Result<ObjectMeta, Failure> {
+        let shared = &self.shared;
+        let key = &self.spec.key;
+        let timeout = shared.read_timeout;
+        let mut meta = if self.spec.range.is_some() {
+            let what = format!("HEAD s3://{}/{key}", shared.bucket);
+            let head = shared
+                .retry
+                .run(&what, &self.cancel, &shared.stats, || {
+                    let mut request = shared
+                        .s3
+                        .client
+                        .head_object()
+                        .bucket(&shared.bucket)
+                        .key(key)
+                        .set_version_id(self.spec.version_id.clone())
+                        .checksum_mode(ChecksumMode::Enabled);
+                    if let Some(etag) = &etag {
+                        request = request.if_match(etag);
+                    }
+                    async move {
+                        match tokio::time::timeout(timeout, request.send()).await {
+                            Err(_) => Err(timed_out(timeout)),
+                            Ok(Err(e)) => Err(attempt(&e)),
+                            Ok(Ok(output)) => Ok(output),
+                        }
+                    }
+                })
+                .await?;
+            ObjectMeta::from_head(&head)
+        } else {
+            ObjectMeta::from_get(output)
+        };
+        if meta.tag_count > 0 {
+            let what = format!("GET s3://{}/{key}?tagging", shared.bucket);
+            let version = meta.version_id.clone();
+            let tagging = shared
+                .retry
+                .run(&what, &self.cancel, &shared.stats, || {
+                    let request = shared
+                        .s3
+                        .client
+                        .get_object_tagging()
+                        .bucket(&shared.bucket)
+                        .key(key)
+                        .set_version_id(version.clone());
+                    async move {
+                        match tokio::time::timeout(timeout, request.send()).await {
+                            Err(_) => Err(timed_out(timeout)),
+                            Ok(Err(e)) => Err(attempt(&e)),
+                            Ok(Ok(output)) => Ok(output),
+                        }
+                    }
+                })
+                .await?;
+            meta.tags = tagging
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+        }
+        Ok(meta)
     }
 
     /// Streams the body, resuming from the first byte not delivered when it breaks.

@@ -7,16 +7,20 @@
 
 pub mod backup;
 mod body;
+pub mod checksum;
 pub mod client;
 mod fetch;
 pub mod http_client;
 pub mod listing;
+pub mod metadata;
 pub mod naming;
 pub mod options;
 mod plugin;
 pub mod prefetch;
 mod rate;
 pub mod restore_local;
+pub mod restore_s3;
+pub mod restore_target;
 pub mod retry;
 pub mod runtime;
 pub mod s3_errors;

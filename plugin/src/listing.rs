@@ -7,6 +7,7 @@ use aws_sdk_s3::types::EncodingType;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::S3;
+use crate::naming::VersionTag;
 use crate::retry::{Attempt, RetryPolicy, RetryStats};
 use crate::s3_errors::{attempt, Failure};
 
@@ -18,6 +19,8 @@ pub struct Listed {
     /// LastModified, whole seconds since the epoch.
     pub mtime: i64,
     pub etag: Option<String>,
+    /// `versions=yes`: which version (or delete marker) this is.
+    pub version: Option<VersionTag>,
 }
 
 /// One page and where the next one starts.
@@ -40,6 +43,11 @@ pub struct Pages {
     end_at: Option<String>,
     token: Option<String>,
     done: bool,
+    /// `versions=yes`: ListObjectVersions instead, with its two markers.
+    versions: bool,
+    version_marker: Option<(String, String)>,
+    /// Versions of the last key of the previous page (it may go on in the next one).
+    carry: Vec<Listed>,
 }
 
 impl Pages {
@@ -66,7 +74,17 @@ impl Pages {
             end_at,
             token: None,
             done: false,
+            versions: false,
+            version_marker: None,
+            carry: Vec::new(),
         }
+    }
+
+    /// Lists every version and delete marker instead (ListObjectVersions); the versions of
+    /// a key come oldest first, so that a restore replays them in order.
+    pub fn versioned(mut self, versions: bool) -> Self {
+        self.versions = versions;
+        self
     }
 
     /// One attempt at the current page: the cursor only moves when a page arrived whole, so a
@@ -110,6 +128,9 @@ impl Pages {
 
     /// The next page, or `None` after the last.
     pub async fn next_page(&mut self) -> Result<Option<Page>, Failure> {
+        if self.versions {
+            return self.next_versions_page().await;
+        }
         if self.done {
             return Ok(None);
         }
@@ -134,6 +155,7 @@ impl Pages {
                 size: o.size().unwrap_or(0),
                 mtime: o.last_modified().map(|t| t.secs()).unwrap_or(0),
                 etag: o.e_tag().map(str::to_string),
+                version: None,
             });
         }
         // Keys come in UTF-8 byte order, as Rust compares strings: past end_at, stop.
@@ -167,6 +189,162 @@ impl Pages {
         self.done = next.is_none();
         self.token = next.clone();
         Ok(Some(Page { objects, next }))
+    }
+}
+
+impl Pages {
+    /// The next page of ListObjectVersions, versions of each key oldest first.
+    async fn next_versions_page(&mut self) -> Result<Option<Page>, Failure> {
+        if self.done {
+            return Ok((!self.carry.is_empty()).then(|| Page {
+                objects: std::mem::take(&mut self.carry),
+                next: None,
+            }));
+        }
+        let what = format!("ListObjectVersions of bucket {}", self.bucket);
+        let out = self
+            .retry
+            .run(&what, &self.cancel, &self.stats, || {
+                let mut request = self
+                    .s3
+                    .client
+                    .list_object_versions()
+                    .bucket(&self.bucket)
+                    .max_keys(PAGE_SIZE)
+                    .encoding_type(EncodingType::Url);
+                if !self.prefix.is_empty() {
+                    request = request.prefix(&self.prefix);
+                }
+                match (&self.version_marker, &self.start_after) {
+                    (Some((key, version)), _) => {
+                        request = request.key_marker(key).version_id_marker(version)
+                    }
+                    (None, Some(after)) => request = request.key_marker(after),
+                    (None, None) => {}
+                }
+                async move {
+                    let out = request.send().await.map_err(|e| attempt(&e))?;
+                    if out.name().is_none() {
+                        return Err(Attempt::Retry {
+                            failure: Failure::Other(
+                                "a listing response without a bucket name (an error document?)"
+                                    .into(),
+                            ),
+                            after: None,
+                        });
+                    }
+                    Ok(out)
+                }
+            })
+            .await?;
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let decode = |raw: &str| -> Result<String, Failure> {
+            if encoded {
+                percent_decode(raw).ok_or_else(|| {
+                    Failure::Other(format!("the server sent a badly encoded key '{raw}'"))
+                })
+            } else {
+                Ok(raw.to_string())
+            }
+        };
+        let ms = |t: Option<&aws_smithy_types::DateTime>| {
+            t.map(|t| t.secs() * 1000 + t.subsec_nanos() as i64 / 1_000_000)
+                .unwrap_or(0)
+        };
+        // (entry, is_latest, position in S3's newest-first order)
+        let mut entries: Vec<(Listed, bool, usize)> = Vec::new();
+        for (i, v) in out.versions().iter().enumerate() {
+            let Some(raw) = v.key() else { continue };
+            let t = ms(v.last_modified());
+            entries.push((
+                Listed {
+                    key: decode(raw)?,
+                    size: v.size().unwrap_or(0),
+                    mtime: t.div_euclid(1000),
+                    etag: v.e_tag().map(str::to_string),
+                    version: Some(VersionTag {
+                        time_ms: t,
+                        version_id: v.version_id().unwrap_or("null").to_string(),
+                        delete_marker: false,
+                    }),
+                },
+                v.is_latest() == Some(true),
+                i,
+            ));
+        }
+        for (i, d) in out.delete_markers().iter().enumerate() {
+            let Some(raw) = d.key() else { continue };
+            let t = ms(d.last_modified());
+            entries.push((
+                Listed {
+                    key: decode(raw)?,
+                    size: 0,
+                    mtime: t.div_euclid(1000),
+                    etag: None,
+                    version: Some(VersionTag {
+                        time_ms: t,
+                        version_id: d.version_id().unwrap_or("null").to_string(),
+                        delete_marker: true,
+                    }),
+                },
+                d.is_latest() == Some(true),
+                i,
+            ));
+        }
+        // Oldest first within a key; the latest last among equal times.
+        entries.sort_by(|a, b| {
+            let (va, vb) = (a.0.version.as_ref().unwrap(), b.0.version.as_ref().unwrap());
+            a.0.key
+                .cmp(&b.0.key)
+                .then(va.time_ms.cmp(&vb.time_ms))
+                .then(a.1.cmp(&b.1))
+                .then(b.2.cmp(&a.2))
+        });
+        let mut objects = std::mem::take(&mut self.carry);
+        let carried = !objects.is_empty();
+        objects.extend(entries.into_iter().map(|(l, _, _)| l));
+        if carried {
+            // The carried key's older versions arrived on this page (stable: ties keep order).
+            objects.sort_by(|a, b| {
+                let (va, vb) = (a.version.as_ref().unwrap(), b.version.as_ref().unwrap());
+                a.key.cmp(&b.key).then(va.time_ms.cmp(&vb.time_ms))
+            });
+        }
+        let mut past_end = false;
+        if let Some(end) = &self.end_at {
+            if let Some(first_beyond) = objects.iter().position(|o| o.key.as_str() > end.as_str()) {
+                objects.truncate(first_beyond);
+                past_end = true;
+            }
+        }
+        let truncated = out.is_truncated() == Some(true) && !past_end;
+        if truncated {
+            let key = out.next_key_marker().map(str::to_string);
+            let version = out.next_version_id_marker().map(str::to_string);
+            let (Some(key), Some(version)) = (key, version) else {
+                return Err(Failure::Other(
+                    "the server cut a version listing page without markers".into(),
+                ));
+            };
+            let key = decode(&key)?;
+            if self.version_marker.as_ref() == Some(&(key.clone(), version.clone())) {
+                return Err(Failure::Other(
+                    "the server repeated a version marker (listing would loop)".into(),
+                ));
+            }
+            // The last key may have older versions on the next page: hold them back.
+            if let Some(last) = objects.last().map(|o| o.key.clone()) {
+                let split = objects.iter().position(|o| o.key == last).unwrap_or(0);
+                self.carry = objects.split_off(split);
+            }
+            self.version_marker = Some((key, version));
+        } else {
+            self.done = true;
+        }
+        Ok(Some(Page {
+            objects,
+            next: truncated.then(|| "more".to_string()),
+        }))
     }
 }
 

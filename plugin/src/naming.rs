@@ -48,6 +48,8 @@ pub enum NameError {
     BadEscape,
     #[error("name is not UTF-8")]
     NotUtf8,
+    #[error("name has no version suffix (@<time>~<versionId>) of a versions=yes backup")]
+    NoVersion,
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -98,6 +100,120 @@ pub fn name_to_key(bucket: &str, name: &[u8]) -> Result<String, NameError> {
         }
     }
     String::from_utf8(key).map_err(|_| NameError::NotUtf8)
+}
+
+/// One version of a key (`versions=yes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionTag {
+    /// LastModified in milliseconds since the epoch.
+    pub time_ms: i64,
+    pub version_id: String,
+    pub delete_marker: bool,
+}
+
+/// `2026-11-20T10:15:30.123Z`.
+pub fn format_utc(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// An RFC 3339 time (`2026-11-20T12:00:00Z`, offsets and fractions allowed) in ms.
+pub fn parse_utc(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn escape_version_id(id: &str, out: &mut Vec<u8>) {
+    for &b in id.as_bytes() {
+        match b {
+            b'%' => out.extend_from_slice(b"%25"),
+            b'/' => out.extend_from_slice(b"%2F"),
+            b'~' => out.extend_from_slice(b"%7E"),
+            b'@' => out.extend_from_slice(b"%40"),
+            0 => out.extend_from_slice(b"%00"),
+            b => out.push(b),
+        }
+    }
+}
+
+/// The name of one version: the key's name, then `@<time>~<versionId>`, and `~deleted` for a
+/// delete marker. The versions of a key sort by time in the restore tree.
+pub fn version_name(bucket: &str, key: &str, v: &VersionTag) -> Vec<u8> {
+    let mut name = key_to_name(bucket, key);
+    name.push(b'@');
+    name.extend_from_slice(format_utc(v.time_ms).as_bytes());
+    name.push(b'~');
+    escape_version_id(&v.version_id, &mut name);
+    if v.delete_marker {
+        name.extend_from_slice(b"~deleted");
+    }
+    name
+}
+
+fn unescape(bytes: &[u8]) -> Result<String, NameError> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut j = 0;
+    while j < bytes.len() {
+        if bytes[j] == b'%' {
+            let (Some(h), Some(l)) = (
+                bytes.get(j + 1).copied().and_then(hex),
+                bytes.get(j + 2).copied().and_then(hex),
+            ) else {
+                return Err(NameError::BadEscape);
+            };
+            out.push(h << 4 | l);
+            j += 3;
+        } else {
+            out.push(bytes[j]);
+            j += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| NameError::NotUtf8)
+}
+
+/// Splits a version's name into the key's name and the version (inverse of [`version_name`]).
+pub fn split_version(name: &[u8]) -> Result<(Vec<u8>, VersionTag), NameError> {
+    let last_slash = name.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    let at = name[last_slash..]
+        .iter()
+        .rposition(|&b| b == b'@')
+        .map(|i| i + last_slash)
+        .ok_or(NameError::NoVersion)?;
+    let suffix = std::str::from_utf8(&name[at + 1..]).map_err(|_| NameError::NotUtf8)?;
+    let mut parts = suffix.split('~');
+    let time = parts
+        .next()
+        .and_then(parse_utc)
+        .ok_or(NameError::NoVersion)?;
+    let id = parts.next().ok_or(NameError::NoVersion)?;
+    let delete_marker = match parts.next() {
+        None => false,
+        Some("deleted") => true,
+        Some(_) => return Err(NameError::NoVersion),
+    };
+    if parts.next().is_some() {
+        return Err(NameError::NoVersion);
+    }
+    Ok((
+        name[..at].to_vec(),
+        VersionTag {
+            time_ms: time,
+            version_id: unescape(id.as_bytes())?,
+            delete_marker,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -164,6 +280,36 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ODD_KEYS.len());
+    }
+
+    #[test]
+    fn version_names_round_trip_and_sort_by_time() {
+        let v = |ms, id: &str, dm| VersionTag {
+            time_ms: ms,
+            version_id: id.to_string(),
+            delete_marker: dm,
+        };
+        for key in ODD_KEYS.iter().chain(&["user@example.com", "a@b@c"]) {
+            for tag in [
+                v(1_700_000_000_123, "3HL4kqtJlcp.XroDTDm_J+rm", false),
+                v(1_700_000_001_000, "null", true),
+                v(0, "we/ird~id@%", false),
+            ] {
+                let name = version_name("bkt", key, &tag);
+                let (base, back) = split_version(&name).unwrap();
+                assert_eq!(back, tag);
+                assert_eq!(name_to_key("bkt", &base).unwrap(), *key);
+            }
+        }
+        let a = version_name("b", "k", &v(1_700_000_000_000, "zzz", false));
+        let b = version_name("b", "k", &v(1_700_000_000_001, "aaa", false));
+        assert!(a < b);
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "/b/k@2023-11-14T22:13:20.001Z~aaa"
+        );
+        assert!(split_version(b"/b/k").is_err());
+        assert_eq!(parse_utc("2026-11-20T12:00:00Z"), Some(1_795_176_000_000));
     }
 
     #[test]

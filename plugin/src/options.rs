@@ -48,6 +48,10 @@ pub struct Options {
     pub retries: u32,
     /// Time budget of one request's retries.
     pub retry_max: Duration,
+    /// Back up every version and delete marker (ListObjectVersions), not only current objects.
+    pub versions: bool,
+    /// Restore of a versioned backup: the bucket as it was at this time (ms since the epoch).
+    pub as_of: Option<i64>,
 }
 
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -126,6 +130,14 @@ pub const KNOWN: &[(&str, &str)] = &[
     (
         "retry_max_seconds",
         "time budget for the retries of one request (default 300)",
+    ),
+    (
+        "versions",
+        "yes/no: back up every version and delete marker of a versioned bucket (default no)",
+    ),
+    (
+        "as_of",
+        "restore of a versions=yes backup: the bucket as it was at this UTC time, e.g. 2026-11-20T12:00:00Z",
     ),
 ];
 
@@ -387,6 +399,19 @@ impl Options {
                 Some(v) => number("retry_max_seconds", v, 1, 86_400)?,
                 None => DEFAULT_RETRY_MAX_SECS,
             }),
+            versions: match get("versions") {
+                Some(v) => yes_no("versions", v)?,
+                None => false,
+            },
+            as_of: match get("as_of") {
+                Some(v) => Some(crate::naming::parse_utc(v).ok_or_else(|| {
+                    bad(
+                        "as_of",
+                        format!("expected a UTC time like 2026-11-20T12:00:00Z, got '{v}'"),
+                    )
+                })?),
+                None => None,
+            },
         })
     }
 

@@ -1,22 +1,42 @@
 //! The SDK adapter: daemon events and file calls in, backup and restore jobs out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use fd_ffi::{
     CancelToken, CreateStatus, Event, FdPlugin, Host, IoFailure, IoRequest, MessageLevel, NextFile,
-    PluginError, PluginInfo, PluginResult, RestoreFile, SavePacket,
+    PluginError, PluginInfo, PluginResult, RestoreFile, SavePacket, Xattr,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::backup::{BackupJob, Mode, Since};
-use crate::client;
+use crate::client::{self, S3};
+use crate::naming::{split_version, VersionTag};
 use crate::options::{parse_pairs, Options, PLUGIN_NAME};
 use crate::restore_local::LocalRestore;
+use crate::restore_s3::{S3Restore, S3Target};
+use crate::restore_target::{destination, recorded_name, split_name, Destination};
 
 enum Work {
     Idle,
     Backup(Box<BackupJob>),
-    Restore(LocalRestore),
+    Restore(Box<RestoreWork>),
+}
+
+/// Which side the file being restored went to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    None,
+    Local,
+    S3,
+}
+
+struct RestoreWork {
+    local: LocalRestore,
+    s3: S3Restore,
+    side: Side,
+    used_s3: bool,
+    /// Clients by endpoint and credentials.
+    clients: HashMap<String, S3>,
 }
 
 /// One job's plugin instance.
@@ -106,14 +126,99 @@ impl S3Plugin {
         Ok(())
     }
 
-    fn restore(&mut self) -> &mut LocalRestore {
+    fn restore(&mut self) -> &mut RestoreWork {
         if !matches!(self.work, Work::Restore(_)) {
-            self.work = Work::Restore(LocalRestore::default());
+            self.work = Work::Restore(Box::new(RestoreWork {
+                local: LocalRestore::default(),
+                s3: S3Restore::new(self.cancel.child_token()),
+                side: Side::None,
+                used_s3: false,
+                clients: HashMap::new(),
+            }));
         }
         match &mut self.work {
             Work::Restore(r) => r,
             _ => unreachable!(),
         }
+    }
+
+    /// Where a file goes in S3: the options recorded at backup with the restore-time ones
+    /// over them; the original bucket and key unless those say otherwise.
+    fn s3_target(
+        &mut self,
+        file: &RestoreFile<'_>,
+        pairs: &[(String, String)],
+    ) -> PluginResult<(S3Target, Option<VersionTag>)> {
+        let command = self.restore_command.clone().ok_or_else(|| {
+            PluginError::fatal("s3: createFile before the restore command".to_string())
+        })?;
+        let options = Options::parse(&command, pairs).map_err(option_error)?;
+        let mut name = recorded_name(file);
+        let mut version = None;
+        if options.versions {
+            let (base, tag) = split_version(&name).map_err(|e| {
+                PluginError::error(format!(
+                    "s3: cannot restore '{}': {e}",
+                    String::from_utf8_lossy(&name)
+                ))
+            })?;
+            name = base;
+            version = Some(tag);
+        }
+        let (bucket, key) = split_name(&name).map_err(|e| {
+            PluginError::error(format!(
+                "s3: cannot restore '{}' into S3: {e}",
+                String::from_utf8_lossy(&name)
+            ))
+        })?;
+        let given = |k: &str| pairs.iter().any(|(name, _)| name == k);
+        let bucket = if given("bucket") {
+            options.bucket.clone()
+        } else {
+            bucket
+        };
+        let key = if given("prefix") {
+            format!("{}{key}", options.prefix)
+        } else {
+            key
+        };
+        let identity = format!(
+            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{}",
+            options.endpoint,
+            options.region,
+            options.path_style,
+            options.credentials_file,
+            options.profile,
+            options.ca_file,
+            options.verify_tls
+        );
+        let work = self.restore();
+        let s3 = match work.clients.get(&identity) {
+            Some(s3) => s3.clone(),
+            None => {
+                let s3 = client::connect(&options)
+                    .map_err(|e| PluginError::fatal(format!("s3: {e}")))?;
+                work.clients.insert(identity, s3.clone());
+                s3
+            }
+        };
+        Ok((
+            S3Target {
+                s3,
+                options,
+                bucket,
+                key,
+            },
+            version,
+        ))
+    }
+
+    /// Whether the recorded command backed up versions (names carry `@time~versionId`).
+    fn restoring_versions(&self) -> bool {
+        self.restore_command
+            .as_deref()
+            .and_then(|c| Options::parse(c, &self.overrides).ok())
+            .is_some_and(|o| o.versions)
     }
 }
 
@@ -160,11 +265,18 @@ impl FdPlugin for S3Plugin {
                 self.restore();
             }
             Event::EndRestoreJob => {
-                if let Work::Restore(r) = std::mem::replace(&mut self.work, Work::Idle) {
-                    host.job_message(
-                        MessageLevel::Info,
-                        &r.stats.summary("local disk", "restored"),
-                    );
+                if let Work::Restore(mut r) = std::mem::replace(&mut self.work, Work::Idle) {
+                    r.s3.abandon();
+                    let used_local = r.local.stats.objects > 0 || r.local.stats.unchanged > 0;
+                    if used_local || !r.used_s3 {
+                        host.job_message(
+                            MessageLevel::Info,
+                            &r.local.stats.restore_summary("local disk"),
+                        );
+                    }
+                    if r.used_s3 {
+                        host.job_message(MessageLevel::Info, &r.s3.summary("S3"));
+                    }
                 }
             }
             _ => {}
@@ -204,9 +316,16 @@ impl FdPlugin for S3Plugin {
                 job.close();
                 Ok(0)
             }
-            (Work::Restore(r), IoRequest::OpenWrite { .. }) => r.open().map(|()| 0),
-            (Work::Restore(r), IoRequest::Write(buf)) => r.write(buf).map(|n| n as i64),
-            (Work::Restore(r), IoRequest::Close) => r.close().map(|()| 0),
+            (Work::Restore(r), IoRequest::OpenWrite { .. }) if r.side == Side::S3 => {
+                r.s3.open().map(|()| 0)
+            }
+            (Work::Restore(r), IoRequest::Write(buf)) if r.side == Side::S3 => {
+                r.s3.write(buf).map(|n| n as i64)
+            }
+            (Work::Restore(r), IoRequest::Close) if r.side == Side::S3 => Ok(0),
+            (Work::Restore(r), IoRequest::OpenWrite { .. }) => r.local.open().map(|()| 0),
+            (Work::Restore(r), IoRequest::Write(buf)) => r.local.write(buf).map(|n| n as i64),
+            (Work::Restore(r), IoRequest::Close) => r.local.close().map(|()| 0),
             (_, IoRequest::Close) => Ok(0),
             _ => Err(IoFailure::new(
                 libc::EINVAL,
@@ -225,16 +344,43 @@ impl FdPlugin for S3Plugin {
         _host: &Host<'_>,
         file: &RestoreFile<'_>,
     ) -> PluginResult<CreateStatus> {
-        let into_bucket = file
-            .where_
-            .is_some_and(|w| w.to_bytes().is_empty() || w.to_bytes() == b"/");
-        if into_bucket {
-            return Err(PluginError::fatal(
-                "s3: restoring into S3 (an empty Where or '/') is not supported by this version; \
-                 restore to local disk with where=/some/directory",
-            ));
+        let where_ = file.where_.map(|w| w.to_bytes());
+        let destination = destination(&self.overrides, where_).map_err(option_error)?;
+        match destination {
+            Destination::Local => {
+                let versions = self.restoring_versions();
+                let work = self.restore();
+                if versions {
+                    // A delete marker has nothing to write on disk.
+                    if let Ok((_, tag)) = split_version(file.output_name.to_bytes()) {
+                        if tag.delete_marker {
+                            work.local.stats.unchanged += 1;
+                            return Ok(CreateStatus::Skip);
+                        }
+                    }
+                }
+                work.side = Side::Local;
+                work.local.create(file)
+            }
+            Destination::S3(pairs) => {
+                let (target, version) = self.s3_target(file, &pairs)?;
+                let as_of = target.options.as_of;
+                let work = self.restore();
+                work.used_s3 = true;
+                if let Some(tag) = version {
+                    if as_of.is_some_and(|t| tag.time_ms > t) {
+                        work.s3.stats.unchanged += 1;
+                        return Ok(CreateStatus::Skip);
+                    }
+                    if tag.delete_marker {
+                        work.s3.delete_marker(target)?;
+                        return Ok(CreateStatus::Created);
+                    }
+                }
+                work.side = Side::S3;
+                work.s3.create(file, target)
+            }
         }
-        self.restore().create(file)
     }
 
     fn set_file_attributes(
@@ -242,12 +388,45 @@ impl FdPlugin for S3Plugin {
         _host: &Host<'_>,
         file: &RestoreFile<'_>,
     ) -> PluginResult<()> {
-        self.restore().set_attributes(file);
+        let work = self.restore();
+        if work.side == Side::Local {
+            work.local.set_attributes(file);
+        }
         Ok(())
     }
 
-    fn end_restore_file(&mut self, _host: &Host<'_>) -> PluginResult<()> {
-        Ok(())
+    fn end_restore_file(&mut self, host: &Host<'_>) -> PluginResult<()> {
+        let work = self.restore();
+        let side = std::mem::replace(&mut work.side, Side::None);
+        match side {
+            Side::S3 => work.s3.end(),
+            Side::Local => {
+                if let Some((level, message)) = work.local.end() {
+                    host.job_message(level, &message);
+                }
+                Ok(())
+            }
+            Side::None => Ok(()),
+        }
+    }
+
+    fn backup_xattrs(&mut self, _host: &Host<'_>) -> PluginResult<Vec<Xattr>> {
+        Ok(match &mut self.work {
+            Work::Backup(job) => job.xattrs(),
+            _ => Vec::new(),
+        })
+    }
+
+    fn restore_xattr(&mut self, _host: &Host<'_>, xattr: &Xattr) -> PluginResult<()> {
+        let work = self.restore();
+        match work.side {
+            Side::S3 => work.s3.xattr(xattr),
+            Side::Local => {
+                work.local.xattr(xattr);
+                Ok(())
+            }
+            Side::None => Ok(()),
+        }
     }
 
     fn check_file(&mut self, _host: &Host<'_>, name: &[u8]) -> bool {

@@ -51,6 +51,8 @@ pub struct PrefetchConfig {
     pub read_timeout: Duration,
     pub retry: RetryPolicy,
     pub stats: Arc<RetryStats>,
+    /// List and fetch every version (`versions=yes`).
+    pub versions: bool,
 }
 
 /// One listed object, with its transfer already under way if it will need data.
@@ -102,7 +104,8 @@ impl Pipeline {
                 &config.prefix,
                 config.start_after.clone(),
                 config.end_at.clone(),
-            ),
+            )
+            .versioned(config.versions),
             shared: shared.clone(),
             budget: Arc::new(Semaphore::new(budget as usize)),
             part_size: config.part_size,
@@ -139,13 +142,14 @@ impl Pipeline {
 
     /// Fetches the current version of an object the prefetcher did not fetch (or whose listed
     /// version is gone), as one stream.
-    pub fn fetch_now(&self, key: &str) -> PendingBody {
+    pub fn fetch_now(&self, key: &str, version_id: Option<String>) -> PendingBody {
         let unit = fetch::spawn(
             self.shared.clone(),
             UnitSpec {
                 key: key.to_string(),
                 range: None,
                 if_match: None,
+                version_id,
             },
             Budget::Window(Arc::new(Semaphore::new(ON_DEMAND_WINDOW))),
             self.cancel.child_token(),
@@ -174,10 +178,12 @@ struct ListTask {
 /// The units of an object: whole, or parts pinned to its listed ETag.
 fn plan(object: &Listed, part_size: u64) -> Vec<UnitSpec> {
     let size = object.size.max(0) as u64;
+    let version_id = object.version.as_ref().map(|v| v.version_id.clone());
     let unit = |range, if_match| UnitSpec {
         key: object.key.clone(),
         range,
         if_match,
+        version_id: version_id.clone(),
     };
     match &object.etag {
         Some(etag) if size > part_size => (0..size)
@@ -212,7 +218,8 @@ impl ListTask {
                 }
             };
             for object in page.objects {
-                let (body, starters) = if wants_data(&object) {
+                let is_marker = object.version.as_ref().is_some_and(|v| v.delete_marker);
+                let (body, starters) = if !is_marker && wants_data(&object) {
                     let (handles, starters): (Vec<_>, Vec<_>) = plan(&object, self.part_size)
                         .into_iter()
                         .enumerate()
@@ -277,6 +284,7 @@ mod tests {
             size,
             mtime: 0,
             etag: etag.map(str::to_string),
+            version: None,
         }
     }
 

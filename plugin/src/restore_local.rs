@@ -11,7 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fd_ffi::{CreateStatus, IoFailure, PluginError, RestoreFile};
+use fd_ffi::{CreateStatus, IoFailure, MessageLevel, PluginError, RestoreFile, Xattr};
 
 use crate::stats::Stats;
 
@@ -28,6 +28,11 @@ struct Target {
 #[derive(Default)]
 pub struct LocalRestore {
     target: Option<Target>,
+    /// The file closed last, and the recorded attributes the daemon gave for it.
+    closed: Option<PathBuf>,
+    xattrs: Vec<Xattr>,
+    /// The filesystem refused user.* attributes (said once per job).
+    xattrs_unsupported: bool,
     pub stats: Stats,
 }
 
@@ -62,6 +67,8 @@ impl LocalRestore {
     /// `createFile`: decides with the replace setting, creates parent directories.
     pub fn create(&mut self, file: &RestoreFile<'_>) -> Result<CreateStatus, PluginError> {
         self.target = None;
+        self.closed = None;
+        self.xattrs.clear();
         let path = checked_path(file.output_name.to_bytes())?;
         if let Some(existing) = mtime_of(&path) {
             let keep = match file.replace {
@@ -183,7 +190,68 @@ impl LocalRestore {
         })?;
         drop(file);
         self.stats.objects += 1;
+        self.closed = Some(target.path);
         Ok(())
+    }
+
+    /// A recorded attribute of the file being restored (the object's metadata).
+    pub fn xattr(&mut self, xattr: &Xattr) {
+        self.xattrs.push(xattr.clone());
+    }
+
+    /// `endRestoreFile`: writes the recorded metadata as `user.<name>` attributes of the
+    /// file (e.g. `user.s3.content-type`); a filesystem without them gets none, said once.
+    /// Returns a message for the job, if any.
+    pub fn end(&mut self) -> Option<(MessageLevel, String)> {
+        let xattrs = std::mem::take(&mut self.xattrs);
+        let path = self.closed.take()?;
+        if xattrs.is_empty() || self.xattrs_unsupported {
+            return None;
+        }
+        let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+            return None;
+        };
+        for x in &xattrs {
+            let mut name = b"user.".to_vec();
+            name.extend_from_slice(&x.name);
+            let Ok(cname) = std::ffi::CString::new(name) else {
+                continue;
+            };
+            // SAFETY: both strings are NUL-terminated; the value pointer and length match.
+            let rc = unsafe {
+                libc::setxattr(
+                    cpath.as_ptr(),
+                    cname.as_ptr(),
+                    x.value.as_ptr().cast(),
+                    x.value.len(),
+                    0,
+                )
+            };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENOTSUP) {
+                    self.xattrs_unsupported = true;
+                    return Some((
+                        MessageLevel::Info,
+                        format!(
+                            "s3: the object metadata is not written to the restored files: the \
+                             filesystem of {} has no user.* extended attributes; the data is \
+                             restored as it was",
+                            path.display()
+                        ),
+                    ));
+                }
+                return Some((
+                    MessageLevel::Warning,
+                    format!(
+                        "s3: cannot write the metadata attribute user.{} of {}: {e}",
+                        String::from_utf8_lossy(&x.name),
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        None
     }
 }
 

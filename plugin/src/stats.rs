@@ -18,6 +18,10 @@ pub struct Stats {
     pub vanished: Vec<String>,
     /// Could not be saved (GET or body failed).
     pub failed: Vec<String>,
+    /// Restore: delete markers replayed.
+    pub deleted: u64,
+    /// Overwritten between the listing and the GET: saved as they were at the GET.
+    pub changed: Vec<String>,
 }
 
 impl Default for Stats {
@@ -31,6 +35,8 @@ impl Default for Stats {
             unchanged: 0,
             vanished: Vec::new(),
             failed: Vec::new(),
+            changed: Vec::new(),
+            deleted: 0,
         }
     }
 }
@@ -56,11 +62,21 @@ impl Stats {
         } else {
             0.0
         };
-        format!(
-            "s3: restore to {what}: {} objects restored, {} bytes, {} kept (replace setting), \
-             {secs:.1} s, {rate:.1} MB/s",
-            self.objects, self.bytes, self.unchanged
-        )
+        let mut text = format!(
+            "s3: restore to {what}: {} objects restored, {} bytes, {} deletions replayed, \
+             {} skipped (replace setting or as_of), {} failed, {} retries, {secs:.1} s, \
+             {rate:.1} MB/s",
+            self.objects,
+            self.bytes,
+            self.deleted,
+            self.unchanged,
+            self.failed.len(),
+            self.retries
+        );
+        if !self.failed.is_empty() {
+            text.push_str(&format!("; failed: {}", keys(&self.failed)));
+        }
+        text
     }
 
     /// `verb` is "saved".
@@ -87,6 +103,13 @@ impl Stats {
         }
         if !self.vanished.is_empty() {
             text.push_str(&format!("; skipped: {}", keys(&self.vanished)));
+        }
+        if !self.changed.is_empty() {
+            text.push_str(&format!(
+                "; {} changed during the job (saved as of their GET, not as listed): {}",
+                self.changed.len(),
+                keys(&self.changed)
+            ));
         }
         text
     }

@@ -31,6 +31,8 @@ fn saved(name: &str, cmd: &str, size: i64, mtime: i64, data: &[u8]) -> SavedFile
         cmd: cmd.to_string(),
         job_id: 1,
         io_error: false,
+        xattrs: Vec::new(),
+        xattr_records: Vec::new(),
     }
 }
 

@@ -1,13 +1,20 @@
 //! A test plugin built on the SDK, to prove its boundary through the real C ABI: the command
 //! `fault:panic=<callback>[:files=N]` makes that callback panic; everything else behaves like a
 //! tiny plugin that backs up N files of 10 bytes each. Never installed anywhere.
+//!
+//! Extended attributes: `xattrs=<mode>` gives each file the attributes of [`xattrs_for`]
+//! (`none`, `mixed`, `big`, `emptyname`, `error`); at restore every file is extracted (data
+//! accepted and dropped) and each attribute the SDK hands back is echoed as an `M_INFO` job
+//! message `xattr <file> <hex name> <hex value> closed=<bool>`, and `endRestoreFile` as
+//! `end <file> xattrs=<count>`. `panic=backup_xattrs` / `panic=restore_xattr` panic there.
 
 use std::ffi::CString;
 
 use fd_ffi::sys::{bacula, bareos};
 use fd_ffi::{
     CancelToken, CreateStatus, Event, FdPlugin, FileAttributes, FileKind, Host, IoFailure,
-    IoRequest, NextFile, PluginInfo, PluginResult, RestoreFile, SavePacket,
+    IoRequest, MessageLevel, NextFile, PluginError, PluginInfo, PluginResult, RestoreFile,
+    SavePacket, Xattr,
 };
 
 pub struct Fault {
@@ -15,6 +22,59 @@ pub struct Fault {
     files: u32,
     next: u32,
     left: usize,
+    xattr_mode: String,
+    /// Restore: the file being restored, whether its IO was closed, attributes seen.
+    restoring: String,
+    closed: bool,
+    restored_xattrs: usize,
+}
+
+fn x(name: &[u8], value: &[u8]) -> Xattr {
+    Xattr {
+        name: name.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
+/// The attributes file number `i` (1-based, name `/fault/f<i>`) gets in `mode`; the tests
+/// compute the same.
+pub fn xattrs_for(mode: &str, i: u32) -> Vec<Xattr> {
+    let name = format!("/fault/f{i}");
+    let mixed = || match i % 4 {
+        1 => Vec::new(),
+        2 => vec![
+            x(b"user.name", name.as_bytes()),
+            x(b"user.empty", b""),
+            x(b"user.bin", &(0..=255u8).collect::<Vec<_>>()),
+        ],
+        3 => (0..300u32)
+            .map(|j| {
+                x(
+                    format!("user.k{j}").as_bytes(),
+                    &vec![j as u8; (j % 7) as usize],
+                )
+            })
+            .collect(),
+        _ => vec![
+            x(b"s3.content-type", b"text/plain; charset=utf-8"),
+            x(b"bin\0\xff\x01name", b"\0"),
+        ],
+    };
+    match mode {
+        "mixed" => mixed(),
+        "big" if i == 2 => vec![
+            x(b"user.small", b"1"),
+            x(b"user.big", &vec![b'b'; 1536 * 1024]),
+        ],
+        "big" => mixed(),
+        "emptyname" if i == 2 => vec![x(b"user.a", b"1"), x(b"", b"2")],
+        "emptyname" => mixed(),
+        _ => Vec::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Fault {
@@ -40,19 +100,26 @@ impl FdPlugin for Fault {
             files: 3,
             next: 0,
             left: 0,
+            xattr_mode: String::new(),
+            restoring: String::new(),
+            closed: false,
+            restored_xattrs: 0,
         })
     }
 
     fn handle_event(&mut self, _host: &Host<'_>, event: Event<'_>) -> PluginResult<()> {
-        if let Event::BackupCommand(cmd) = event {
+        if let Event::BackupCommand(cmd) | Event::RestoreCommand(cmd) = event {
             for field in cmd.split(':').skip(1) {
                 match field.split_once('=') {
                     Some(("panic", v)) => self.panic_in = v.to_string(),
                     Some(("files", v)) => self.files = v.parse().unwrap_or(3),
+                    Some(("xattrs", v)) => self.xattr_mode = v.to_string(),
                     _ => {}
                 }
             }
-            self.maybe_panic("handlePluginEvent");
+            if matches!(event, Event::BackupCommand(_)) {
+                self.maybe_panic("handlePluginEvent");
+            }
         }
         Ok(())
     }
@@ -95,6 +162,11 @@ impl FdPlugin for Fault {
                 self.left -= n;
                 Ok(n as i64)
             }
+            IoRequest::Write(buf) => Ok(buf.len() as i64),
+            IoRequest::Close => {
+                self.closed = true;
+                Ok(0)
+            }
             _ => Ok(0),
         }
     }
@@ -106,9 +178,12 @@ impl FdPlugin for Fault {
     fn create_file(
         &mut self,
         _host: &Host<'_>,
-        _file: &RestoreFile<'_>,
+        file: &RestoreFile<'_>,
     ) -> PluginResult<CreateStatus> {
-        Ok(CreateStatus::Skip)
+        self.restoring = file.output_name.to_string_lossy().into_owned();
+        self.closed = false;
+        self.restored_xattrs = 0;
+        Ok(CreateStatus::Extract)
     }
 
     fn set_file_attributes(
@@ -119,12 +194,43 @@ impl FdPlugin for Fault {
         Ok(())
     }
 
-    fn end_restore_file(&mut self, _host: &Host<'_>) -> PluginResult<()> {
+    fn end_restore_file(&mut self, host: &Host<'_>) -> PluginResult<()> {
+        host.job_message(
+            MessageLevel::Info,
+            &format!("end {} xattrs={}", self.restoring, self.restored_xattrs),
+        );
         Ok(())
     }
 
     fn check_file(&mut self, _host: &Host<'_>, _name: &[u8]) -> bool {
         false
+    }
+
+    fn backup_xattrs(&mut self, _host: &Host<'_>) -> PluginResult<Vec<Xattr>> {
+        self.maybe_panic("backup_xattrs");
+        if self.xattr_mode == "error" {
+            return Err(PluginError::error(format!(
+                "injected xattr error for /fault/f{}",
+                self.next
+            )));
+        }
+        Ok(xattrs_for(&self.xattr_mode, self.next))
+    }
+
+    fn restore_xattr(&mut self, host: &Host<'_>, xattr: &Xattr) -> PluginResult<()> {
+        self.maybe_panic("restore_xattr");
+        self.restored_xattrs += 1;
+        host.job_message(
+            MessageLevel::Info,
+            &format!(
+                "xattr {} {} {} closed={}",
+                self.restoring,
+                hex(&xattr.name),
+                hex(&xattr.value),
+                self.closed
+            ),
+        );
+        Ok(())
     }
 }
 

@@ -11,10 +11,10 @@ use std::sync::OnceLock;
 use fd_ffi::sys::bacula as sys;
 
 use super::bareos_host::{bytes_at, stat_from};
-use super::driver::{Ev, IoReq, PluginJob, RestoreAttrs, SaveView};
+use super::driver::{Ev, IoReq, PluginJob, RestoreAttrs, SaveView, SavedXattrs};
 use super::job::{self, daemon_strings, Addr, ChangeQuery, JobState, Origin};
 use super::shim;
-use super::{rc, RestoreObjectRecord, StatRecord};
+use super::{msg, rc, RestoreObjectRecord, SavedFile, StatRecord};
 
 pub(crate) type Funcs = &'static sys::pFuncs;
 
@@ -660,28 +660,129 @@ impl PluginJob for BaculaJob {
         }
     }
 
-    fn after_data(&mut self) {
+    /// `backup_acl` then `backup_xattr` (bacl.c, bxattr.c): for a plugin file each calls
+    /// `handleXACLdata` **while it answers count > 0**, every answer becoming one stream record
+    /// (the core copies `count` bytes of `content`), whatever the FileSet's xattrsupport.
+    fn after_data(&mut self, fname: &CStr) -> SavedXattrs {
+        let Some(xacl) = self.f.handleXACLdata else {
+            return SavedXattrs::default();
+        };
+        let (st, ctx) = (self.st, self.ctx);
+        let shown = fname.to_string_lossy().into_owned();
+        let mut records = Vec::new();
+        for (func, what) in [(1, "BACL_BACKUP"), (3, "BXATTR_BACKUP")] {
+            let mut calls = 0u32;
+            loop {
+                calls += 1;
+                let mut x = sys::xacl_pkt {
+                    pkt_size: size_of::<sys::xacl_pkt>() as i32,
+                    func,
+                    count: 0,
+                    content: std::ptr::null_mut(),
+                    pkt_end: size_of::<sys::xacl_pkt>() as i32,
+                };
+                let r = self.call(&format!("handleXACLdata({what})"), calls == 1, || {
+                    // SAFETY: optional entry point present; the packet outlives the call.
+                    unsafe { xacl(ctx, &mut x) }
+                });
+                if r != rc::OK {
+                    // bRC_BACL/BXATTR_error: a warning with the (cleared) error text.
+                    let text = if func == 1 {
+                        "No OS ACL configured."
+                    } else {
+                        "No OS XATTR configured."
+                    };
+                    st.core_message(msg::M_WARNING, text);
+                    break;
+                }
+                if x.count <= 0 {
+                    break;
+                }
+                if x.content.is_null() {
+                    st.violation(format!(
+                        "{shown}: handleXACLdata({what}) returned count {} with content NULL \
+                         (the core copies from it)",
+                        x.count
+                    ));
+                    break;
+                }
+                // SAFETY: the plugin promised count bytes at content, valid until its next call.
+                let record = unsafe { bytes_at(x.content, x.count) }.unwrap_or_default();
+                if record.len() > 1_000_000 {
+                    // The storage daemon refuses the message and hangs up.
+                    st.core_message(
+                        msg::M_FATAL,
+                        &format!(
+                            "Packet size={} too big from \"client:127.0.0.1:9102\". Maximum \
+                             permitted 1000000. Terminating connection.",
+                            record.len()
+                        ),
+                    );
+                    st.set_canceled();
+                    return SavedXattrs::default();
+                }
+                if func == 1 {
+                    st.debug(format!(
+                        "[core] {shown}: plugin ACL record of {} bytes (stored, not replayed)",
+                        record.len()
+                    ));
+                } else {
+                    records.push(record);
+                }
+                if calls >= 10_000 {
+                    st.violation(format!(
+                        "{shown}: handleXACLdata({what}) never answered count 0 (the core \
+                         calls it again while count > 0)"
+                    ));
+                    break;
+                }
+            }
+            if calls > 1 {
+                st.trace(format!("handleXACLdata({what}) x{calls}"));
+            }
+        }
+        let mut pairs = Vec::new();
+        for record in &records {
+            match fd_ffi::xattr::decode_record(record) {
+                Ok(list) => pairs.extend(list),
+                Err(e) => st.debug(format!(
+                    "[core] {shown}: xattr record of {} bytes is not in the SDK's format: {e}",
+                    record.len()
+                )),
+            }
+        }
+        SavedXattrs { pairs, records }
+    }
+
+    /// `pop_delayed_data_streams` (restore.c): one `handleXACLdata(BXATTR_RESTORE)` per stored
+    /// record, with a copy of it (`count` = its length).
+    fn restore_xattrs(&mut self, file: &SavedFile, ofname: &CStr) {
         let Some(xacl) = self.f.handleXACLdata else {
             return;
         };
-        for (func, what) in [(1, "BACL_BACKUP"), (3, "BXATTR_BACKUP")] {
+        let (st, ctx) = (self.st, self.ctx);
+        for record in &file.xattr_records {
+            let mut content = record.clone();
             let mut x = sys::xacl_pkt {
                 pkt_size: size_of::<sys::xacl_pkt>() as i32,
-                func,
-                count: 0,
-                content: std::ptr::null_mut(),
+                func: 4,
+                count: content.len() as i32,
+                content: content.as_mut_ptr().cast(),
                 pkt_end: size_of::<sys::xacl_pkt>() as i32,
             };
-            let ctx = self.ctx;
-            self.call(&format!("handleXACLdata({what})"), true, || {
-                // SAFETY: optional entry point present; the packet outlives the call.
+            let r = self.call("handleXACLdata(BXATTR_RESTORE)", true, || {
+                // SAFETY: optional entry point present; the packet and buffer outlive the call.
                 unsafe { xacl(ctx, &mut x) }
             });
-            if x.count > 0 {
-                self.st.debug(format!(
-                    "[core] handleXACLdata({what}) returned {} bytes",
-                    x.count
-                ));
+            if r != rc::OK {
+                st.core_message(
+                    msg::M_WARNING,
+                    &format!(
+                        "(the core's last error text: handleXACLdata(BXATTR_RESTORE) returned \
+                         {r} for \"{}\")",
+                        ofname.to_string_lossy()
+                    ),
+                );
             }
         }
     }

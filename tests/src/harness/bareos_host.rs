@@ -9,10 +9,10 @@ use std::sync::OnceLock;
 
 use fd_ffi::sys::bareos as sys;
 
-use super::driver::{Ev, IoReq, PluginJob, RestoreAttrs, SaveView};
+use super::driver::{Ev, IoReq, PluginJob, RestoreAttrs, SaveView, SavedXattrs};
 use super::job::{self, daemon_strings, Addr, ChangeQuery, JobState, Origin};
 use super::shim;
-use super::{msg, rc, RestoreObjectRecord, StatRecord};
+use super::{msg, rc, RestoreObjectRecord, SavedFile, StatRecord, Xattr};
 
 /// The plugin's entry points, as returned by `loadPlugin`.
 pub(crate) type Funcs = &'static sys::PluginFunctions;
@@ -474,7 +474,12 @@ pub(crate) struct BareosJob {
     ctx: *mut sys::PluginContext,
     st: &'static JobState,
     sp: Box<sys::save_pkt>,
+    /// The Include block's `xattrsupport` (FO_XATTR).
+    xattrs: bool,
 }
+
+/// `MAX_XATTR_STREAM` of `core/src/findlib/xattr.h`.
+const MAX_XATTR_STREAM: usize = 1024 * 1024;
 
 impl BareosJob {
     pub(crate) fn new(f: Funcs, st: &'static JobState) -> Self {
@@ -492,6 +497,7 @@ impl BareosJob {
             ctx,
             st,
             sp: Box::default(),
+            xattrs: true,
         }
     }
 
@@ -619,7 +625,8 @@ impl PluginJob for BareosJob {
             cmd: cmd.as_ptr() as *mut c_char,
             ..Default::default()
         };
-        for bit in PRESET_FO_BITS {
+        let xattr = self.xattrs.then_some(sys::FO_XATTR);
+        for bit in PRESET_FO_BITS.into_iter().chain(xattr) {
             sp.flags[(bit >> 3) as usize] |= (1u8 << (bit & 7)) as c_char;
         }
         *self.sp = sp;
@@ -778,6 +785,180 @@ impl PluginJob for BareosJob {
         self.call("endRestoreFile", true, || unsafe {
             f.endRestoreFile.expect("checked at load")(ctx)
         })
+    }
+
+    fn set_xattr_support(&mut self, on: bool) {
+        self.xattrs = on;
+    }
+
+    /// `PluginBuildXattrStreams` (fd_plugins.cc): `getXattr` while it answers `bRC_More`; the
+    /// packet of the final `bRC_OK` counts too; the core owns (and `free`s) name and value.
+    fn after_data(&mut self, fname: &CStr) -> SavedXattrs {
+        let Some(get) = self.f.getXattr.filter(|_| self.xattrs) else {
+            return SavedXattrs::default();
+        };
+        let (st, ctx) = (self.st, self.ctx);
+        let shown = fname.to_string_lossy().into_owned();
+        let mut pairs = Vec::new();
+        let (mut total, mut calls) = (0usize, 0u64);
+        let mut unserializable = false;
+        loop {
+            calls += 1;
+            let mut xp = sys::xattr_pkt {
+                pkt_size: size_of::<sys::xattr_pkt>() as i32,
+                fname: fname.as_ptr(),
+                pkt_end: size_of::<sys::xattr_pkt>() as i32,
+                ..Default::default()
+            };
+            let r = self.call("getXattr", calls == 1, || {
+                // SAFETY: optional entry point present; the packet and fname outlive the call.
+                unsafe { get(ctx, &mut xp) }
+            });
+            let more = match r {
+                rc::OK => false,
+                rc::MORE => true,
+                other => {
+                    st.trace(format!("getXattr x{calls} → {other}"));
+                    st.core_message(
+                        msg::M_ERROR,
+                        &format!(
+                            "(the core's last error text: getXattr returned {other} for \
+                             \"{shown}\"; all its xattrs dropped)"
+                        ),
+                    );
+                    // Attributes taken so far are freed (they were copied below).
+                    return SavedXattrs::default();
+                }
+            };
+            let (n, v) = (xp.name_length as usize, xp.value_length as usize);
+            if n > 0 && !xp.name.is_null() {
+                // SAFETY: the plugin hands over n bytes at name (and v at value, if not NULL).
+                let name = unsafe { bytes_at(xp.name, n as i32) }.unwrap_or_default();
+                let value = if v == 0 {
+                    if !xp.value.is_null() {
+                        st.violation(format!(
+                            "{shown}: getXattr returned a value pointer with value_length 0 \
+                             (the core frees a value only when its length is not 0: leaked)"
+                        ));
+                    }
+                    Vec::new()
+                } else if xp.value.is_null() {
+                    st.violation(format!(
+                        "{shown}: getXattr returned value NULL with value_length {v}"
+                    ));
+                    unserializable = true;
+                    Vec::new()
+                } else {
+                    // SAFETY: as above.
+                    unsafe { bytes_at(xp.value, v as i32) }.unwrap_or_default()
+                };
+                // SAFETY: ownership passed to the core, which frees with free().
+                unsafe {
+                    libc::free(xp.name.cast());
+                    if v > 0 {
+                        libc::free(xp.value.cast());
+                    }
+                }
+                total += 12 + n + v;
+                pairs.push(Xattr { name, value });
+                if total >= MAX_XATTR_STREAM {
+                    st.trace(format!("getXattr x{calls} (limit reached)"));
+                    st.core_message(
+                        msg::M_ERROR,
+                        &format!(
+                            "Xattr stream on file \"{shown}\" exceeds maximum size of \
+                             {MAX_XATTR_STREAM} bytes"
+                        ),
+                    );
+                    return SavedXattrs::default();
+                }
+            } else {
+                if xp.name.is_null() && n > 0 {
+                    st.violation(format!(
+                        "{shown}: getXattr returned name NULL with name_length {n}"
+                    ));
+                }
+                if !xp.name.is_null() {
+                    st.violation(format!(
+                        "{shown}: getXattr returned a name with name_length 0 (skipped by the \
+                         core and never freed)"
+                    ));
+                }
+                if !xp.value.is_null() {
+                    st.violation(format!(
+                        "{shown}: getXattr returned a value without a name (never freed)"
+                    ));
+                }
+            }
+            if !more {
+                break;
+            }
+            if calls >= 1_000_000 {
+                st.violation(format!(
+                    "{shown}: getXattr answered bRC_More {calls} times without filling the limit"
+                ));
+                return SavedXattrs::default();
+            }
+        }
+        st.trace(format!("getXattr x{calls} = {} attributes", pairs.len()));
+        if unserializable {
+            st.core_message(
+                msg::M_ERROR,
+                &format!("Failed to Serialize extended attributes on file \"{shown}\""),
+            );
+            return SavedXattrs::default();
+        }
+        SavedXattrs {
+            pairs,
+            records: Vec::new(),
+        }
+    }
+
+    /// `PluginParseXattrStreams`: one `setXattr` per attribute (name NUL-terminated in a fresh
+    /// buffer, value NULL when empty); the first non-OK answer stops the file's attributes.
+    fn restore_xattrs(&mut self, file: &SavedFile, ofname: &CStr) {
+        if file.xattrs.is_empty() {
+            return;
+        }
+        let Some(set) = self.f.setXattr else {
+            return;
+        };
+        let (st, ctx) = (self.st, self.ctx);
+        let mut calls = 0;
+        for x in &file.xattrs {
+            calls += 1;
+            let mut name = x.name.clone();
+            name.push(0);
+            let mut value = x.value.clone();
+            let mut xp = sys::xattr_pkt {
+                pkt_size: size_of::<sys::xattr_pkt>() as i32,
+                fname: ofname.as_ptr(),
+                name_length: (name.len() - 1) as u32,
+                name: name.as_mut_ptr().cast(),
+                value_length: value.len() as u32,
+                value: if value.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    value.as_mut_ptr().cast()
+                },
+                pkt_end: size_of::<sys::xattr_pkt>() as i32,
+            };
+            let r = self.call("setXattr", calls == 1, || {
+                // SAFETY: optional entry point present; the packet and buffers outlive the call.
+                unsafe { set(ctx, &mut xp) }
+            });
+            if r != rc::OK {
+                st.core_message(
+                    msg::M_ERROR,
+                    &format!(
+                        "(the core's last error text: setXattr returned {r} for \"{}\")",
+                        ofname.to_string_lossy()
+                    ),
+                );
+                break;
+            }
+        }
+        st.trace(format!("setXattr x{calls}"));
     }
 }
 

@@ -110,6 +110,8 @@ mod tests {
             cmd: "s3:x".into(),
             job_id: 1,
             io_error: false,
+            xattrs: Vec::new(),
+            xattr_records: Vec::new(),
         }
     }
 

@@ -162,8 +162,24 @@ pub(crate) trait PluginJob {
     fn end_restore_file(&mut self) -> i32;
     /// Bacula: `checkStream` before the data of an entry.
     fn before_data(&mut self) {}
-    /// Bacula: `handleXACLdata` (ACL, then xattr) after the data of an entry.
-    fn after_data(&mut self) {}
+    /// After the data of an entry whose open succeeded (or that has none): Bareos `getXattr`
+    /// loop when the FileSet has xattrsupport; Bacula `handleXACLdata` (ACL, then xattr, each
+    /// while count > 0) for every file. Returns what the core stored.
+    fn after_data(&mut self, _fname: &CStr) -> SavedXattrs {
+        SavedXattrs::default()
+    }
+    /// The FileSet's `xattrsupport` (Bareos: `FO_XATTR` preset in `sp->flags`).
+    fn set_xattr_support(&mut self, _on: bool) {}
+    /// Restore: the file's delayed xattr stream, after IO_CLOSE and before `endRestoreFile`
+    /// (Bareos `setXattr` per attribute; Bacula `handleXACLdata(BXATTR_RESTORE)` per record).
+    fn restore_xattrs(&mut self, _f: &SavedFile, _ofname: &CStr) {}
+}
+
+/// The extended attributes the core stored with one file (see [`SavedFile::xattrs`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SavedXattrs {
+    pub pairs: Vec<super::Xattr>,
+    pub records: Vec<Vec<u8>>,
 }
 
 /// Delivers `ev` through the core's event dispatcher: not to a disabled plugin, not after a
@@ -328,15 +344,36 @@ pub fn backup(spec: &JobSpec, catalog: Option<&Catalog>) -> JobReport {
 /// Runs a backup job against the plugin library at `path`, routed by command name `name`
 /// (a copy per flavour is loaded, since `loadPlugin` state is per loaded image).
 pub fn backup_plugin(path: &std::path::Path, name: &str, spec: &JobSpec) -> JobReport {
-    let copy = loader::target_dir().join(format!("harness-plugins/{}-{:?}.so", name, spec.flavour));
+    backup_with(load_plugin_copy(path, name, spec.flavour), spec, None)
+}
+
+/// Runs a restore of `files` against the plugin library at `path` (the same loaded copy as
+/// [`backup_plugin`] uses for that flavour).
+pub fn restore_plugin(
+    path: &std::path::Path,
+    name: &str,
+    spec: &RestoreSpec,
+    files: &[&SavedFile],
+) -> JobReport {
+    restore_with(load_plugin_copy(path, name, spec.flavour), spec, files)
+}
+
+fn load_plugin_copy(path: &std::path::Path, name: &str, flavour: Flavour) -> &'static Loaded {
+    static COPYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = COPYING.lock().unwrap_or_else(|p| p.into_inner());
+    let copy = loader::target_dir().join(format!("harness-plugins/{name}-{flavour:?}.so"));
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
-    if !copy.exists() {
-        std::fs::copy(path, &copy).unwrap();
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&copy).is_none() || modified(&copy) < modified(path) {
+        // A rebuilt plugin replaces the copy by rename: another test process may have the old
+        // one mapped.
+        let tmp = copy.with_extension(format!("so.{}", std::process::id()));
+        std::fs::copy(path, &tmp).unwrap();
+        std::fs::rename(&tmp, &copy).unwrap();
     }
-    let loaded =
-        loader::load_path(spec.flavour, &copy, name).unwrap_or_else(|e| panic!("harness: {e}"));
+    let loaded = loader::load_path(flavour, &copy, name).unwrap_or_else(|e| panic!("harness: {e}"));
     assert!(loaded.facts.rejection.is_none(), "{:?}", loaded.facts);
-    backup_with(loaded, spec, None)
+    loaded
 }
 
 pub(crate) fn backup_with(
@@ -369,6 +406,7 @@ pub(crate) fn backup_with(
         st.set_untraced();
     }
     let mut p = loaded.new_job(st);
+    p.set_xattr_support(spec.xattrs);
     let mut run = BackupRun {
         loaded,
         read_size: spec
@@ -765,13 +803,19 @@ impl BackupRun {
         st.inc_job_files();
         p.before_data();
         let has_data = !v.no_read && v.ftype != ft::FT_DELETED;
-        let (data, io_error) = if has_data {
+        let (data, io_error, opened) = if has_data {
             self.read_data(p, &fname)
         } else {
             self.maybe_cancel(p);
-            (None, false)
+            (None, false, true)
         };
-        p.after_data();
+        // Both daemons: a failed open skips the rest of SaveFile (no ACL/xattr); a read error
+        // does not; a cancelled job's sends fail before.
+        let xattrs = if opened && !st.is_canceled() {
+            p.after_data(&cstring(&fname))
+        } else {
+            SavedXattrs::default()
+        };
         if self.discard {
             self.discarded.files += 1;
             return;
@@ -790,6 +834,8 @@ impl BackupRun {
             cmd: cmd.to_owned(),
             job_id: self.job_id,
             io_error,
+            xattrs: xattrs.pairs,
+            xattr_records: xattrs.records,
         });
     }
 
@@ -798,7 +844,7 @@ impl BackupRun {
         &mut self,
         p: &mut dyn PluginJob,
         fname: &[u8],
-    ) -> (Option<Arc<super::DataRef>>, bool) {
+    ) -> (Option<Arc<super::DataRef>>, bool, bool) {
         let st = p.state();
         let bareos = st.flavour == Flavour::Bareos;
         let shown = String::from_utf8_lossy(fname).into_owned();
@@ -822,7 +868,7 @@ impl BackupRun {
             );
             st.count_error();
             self.maybe_cancel(p);
-            return (None, true);
+            return (None, true, false);
         }
         let core_io = bareos && open.status == 1;
         let mut count = self.read_size;
@@ -904,7 +950,7 @@ impl BackupRun {
         close.filedes = if core_io { open.filedes } else { 0 };
         p.io(&mut close, true);
         self.discarded.bytes += if self.discard { len } else { 0 };
-        (w.map(|w| Arc::new(w.finish())), io_error)
+        (w.map(|w| Arc::new(w.finish())), io_error, true)
     }
 
     /// Cancels during the (n+1)-th entry (see [`JobSpec::cancel_after_files`]).
@@ -1385,6 +1431,9 @@ fn restore_data(
     if write_failed {
         Restored::No
     } else {
+        // ClosePreviousStream: the delayed streams (xattrs) of a file being extracted, after
+        // setFileAttributes and IO_CLOSE; endRestoreFile follows with the end record.
+        p.restore_xattrs(f, &attrs.ofname);
         Restored::Yes
     }
 }

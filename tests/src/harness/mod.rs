@@ -34,8 +34,10 @@ mod watchdog;
 
 use std::sync::Arc;
 
+pub use fd_ffi::Xattr;
+
 pub use catalog::Catalog;
-pub use driver::{backup, backup_plugin, estimate, restore};
+pub use driver::{backup, backup_plugin, estimate, restore, restore_plugin};
 pub use job::orphan_callbacks;
 pub use loader::{
     cargo_build, dump_server_bin, fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table,
@@ -96,6 +98,10 @@ pub struct JobSpec {
     /// empty; their counts are in [`JobReport::discarded`]) and no call trace, so the process
     /// holds little more than the plugin does.
     pub discard_data: bool,
+    /// The Include block's Options have `xattrsupport = yes` (default). Bareos sets `FO_XATTR`
+    /// in `sp->flags` and calls `getXattr` after each entry's IO_CLOSE only then; Bacula 9.6
+    /// asks for every plugin file either way (`handleXACLdata`).
+    pub xattrs: bool,
 }
 
 /// A test callback run by the harness at a point of the job (see [`JobSpec::on_entry`]).
@@ -126,6 +132,7 @@ impl JobSpec {
             read_size: None,
             on_entry: None,
             discard_data: false,
+            xattrs: true,
         }
     }
 }
@@ -173,6 +180,14 @@ pub struct SavedFile {
     pub job_id: u32,
     /// IO_OPEN failed or an IO_READ returned an error (the catalog entry exists anyway).
     pub io_error: bool,
+    /// Extended attributes stored with the file, in backup order: what Bareos' `getXattr` loop
+    /// collected, or for Bacula the attributes in the records below as the SDK's record format
+    /// decodes them (`fd_ffi::xattr::decode_record`; empty if they do not decode). A restore
+    /// replays these on Bareos (`setXattr`).
+    pub xattrs: Vec<Xattr>,
+    /// Bacula: the plugin-xattr stream records (1988) exactly as `handleXACLdata(BXATTR_BACKUP)`
+    /// returned them; a restore hands each back with `BXATTR_RESTORE`. Empty for Bareos.
+    pub xattr_records: Vec<Vec<u8>>,
 }
 
 impl SavedFile {
