@@ -7,8 +7,9 @@
 #   BACKUP_JOBID  the state to restore is that of this backup job: for an Incremental or
 #                 Differential the whole chain (Full + ... + it) is used (.bvfs_get_jobids), so
 #                 every object is restored as it was at that job. "last": the newest good backup.
-#   WHERE         local directory; the plugin writes WHERE/<bucket>/<escaped key>. An empty
-#                 WHERE or "/" would mean "back into S3", which this plugin version refuses.
+#   WHERE         local directory; the plugin writes WHERE/<bucket>/<escaped key>. "/" means
+#                 back into the original bucket; "s3:bucket=OTHER[:prefix=P]…" (Bacula has no
+#                 restore-time Plugin Options) means into S3 with those options.
 #   PATH...       what to restore, as names in the catalog: "/bucket/dir/" (trailing slash) is a
 #                 directory with everything below it (one prefix), "/bucket/dir/name" one object.
 #                 No PATH: everything.
@@ -28,7 +29,7 @@ set -euo pipefail
 [[ $# -ge 2 ]] || { sed -n '2,22p' "$0" >&2; exit 2; }
 src=$1 where=$2
 shift 2
-[[ $where == /* ]] || die "WHERE must be an absolute directory (got '$where')"
+[[ $where == /* || $where == s3:* ]] || die "WHERE must be an absolute directory or s3:… (got '$where')"
 
 if [[ $src == last ]]; then
 	src=$(sql "SELECT MAX(JobId) FROM Job WHERE Type='B' AND JobStatus='T';")

@@ -383,6 +383,72 @@ fn accurate_incremental_records_deletions() {
     assert_restored(&all, &fx.bucket, &expected);
 }
 
+/// Full backup through the real daemons, restored into another, empty bucket with the
+/// documented Where form: every object equal in data, content type, user metadata and tags.
+#[test]
+fn full_backup_restored_into_another_bucket_with_metadata() {
+    if skip() {
+        return;
+    }
+    use aws_sdk_s3::primitives::ByteStream;
+    let server = servers::ceph();
+    let fx = BucketFixture::new(server, "e2e-meta");
+    let client = server.client();
+    let mut objects: Vec<(String, Vec<u8>)> = vec![
+        ("docs/a.pdf".into(), data(71, 50_000)),
+        ("empty".into(), Vec::new()),
+        ("big/video.bin".into(), data(72, 12 << 20)),
+    ];
+    for (i, (key, bytes)) in objects.iter().enumerate() {
+        block_on(
+            client
+                .put_object()
+                .bucket(&fx.bucket)
+                .key(key)
+                .content_type(format!("application/x-test-{i}"))
+                .metadata("index", i.to_string())
+                .tagging(format!("n={i}&kind=e2e"))
+                .body(ByteStream::from(bytes.clone()))
+                .send(),
+        )
+        .unwrap();
+    }
+    let st = stack();
+    let job = "e2e-meta";
+    st.define_job(job, &fx.command(""), false);
+    let full = st.backup(job, "Full");
+    assert_ok(&full);
+    assert_eq!(full.files, objects.len() as u64, "JobFiles\n{full}");
+
+    let target = server.unique_bucket("e2e-meta-dst");
+    let r = st.restore(full.jobid, Path::new(&format!("s3:bucket={target}")), &[]);
+    assert_ok(&r);
+    objects.sort();
+    for (i, (key, bytes)) in objects.iter().enumerate() {
+        assert_eq!(&server.get(&target, key), bytes, "data of {key}");
+        let a = block_on(client.head_object().bucket(&fx.bucket).key(key).send()).unwrap();
+        let b = block_on(client.head_object().bucket(&target).key(key).send()).unwrap();
+        assert_eq!(
+            b.content_type(),
+            a.content_type(),
+            "content type of {key} ({i})"
+        );
+        assert_eq!(b.metadata(), a.metadata(), "metadata of {key}");
+        let tags = |bucket: &str| {
+            let t = block_on(client.get_object_tagging().bucket(bucket).key(key).send()).unwrap();
+            let mut v: Vec<(String, String)> = t
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(tags(&target), tags(&fx.bucket), "tags of {key}");
+    }
+    assert_eq!(server.list_keys(&target).len(), objects.len());
+}
+
 #[test]
 fn estimate_lists_names_and_sizes() {
     if skip() {
@@ -592,15 +658,24 @@ fn failures_end_the_job_with_the_cause_and_the_next_job_succeeds() {
     assert_failed(&r, &[&moto.server.endpoint, "cannot reach"]);
     next_job_succeeds(&st, "e2e-good", fd);
 
-    // A restore back into S3 (Where "/") is refused, and nothing is written to /<bucket>.
+    // A restore back into S3 (Where "/") puts the objects back into their bucket.
     let last = st.sql("SELECT MAX(JobId) FROM Job WHERE Name='e2e-good' AND JobStatus='T';");
     let last: u32 = last.trim().parse().unwrap();
+    let keys = good.server.list_keys(&good.bucket);
+    for k in &keys {
+        good.server.delete(&good.bucket, k);
+    }
     let r = st.restore(last, Path::new("/"), &[]);
     eprintln!("restore into S3:\n{r}");
-    assert_failed(&r, &["where"]);
+    assert_ok(&r);
+    let mut back = good.server.list_keys(&good.bucket);
+    back.sort();
+    let mut want = keys.clone();
+    want.sort();
+    assert_eq!(back, want, "restore into the original bucket");
     assert!(
         !Path::new("/").join(&good.bucket).exists(),
-        "the refused restore wrote to /{}",
+        "the restore into S3 wrote to /{}",
         good.bucket
     );
     next_job_succeeds(&st, "e2e-good", fd);
