@@ -88,10 +88,12 @@ fn burst_reset_and_restart_through_the_real_daemons() {
             "the job must ride out the faults:\n{r}"
         );
         assert_eq!(r.files, expected.len() as u64, "{r}");
-        assert_eq!(
-            r.bytes,
-            expected.values().map(|v| v.len() as u64).sum::<u64>(),
-            "{r}"
+        // JobBytes: the data plus each file's record of metadata attributes (< 4 KiB).
+        let data: u64 = expected.values().map(|v| v.len() as u64).sum();
+        assert!(
+            r.bytes >= data && r.bytes <= data + r.files * 4096,
+            "JobBytes {} for {data} bytes of data\n{r}",
+            r.bytes
         );
         assert!(
             r.log.contains("retries") && r.log.contains("resumed"),
