@@ -194,10 +194,10 @@ pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
             continue;
         }
         let Some((key, value)) = field.split_once('=') else {
-            // `endpoint=https://host:7480` needs no escapes: a field without `=` right after
-            // the endpoint continues its URL.
+            // `endpoint=https://host:7480` and `as_of=2026-11-20T12:00:00Z` need no escapes: a
+            // field without `=` right after them continues their value.
             match pairs.last_mut() {
-                Some((k, v)) if k == "endpoint" => {
+                Some((k, v)) if k == "endpoint" || k == "as_of" => {
                     v.push(':');
                     v.push_str(&field);
                     continue;

@@ -145,16 +145,3 @@ fn names_and_commands_that_are_not_ours_are_refused_clearly() {
         assert!(text.contains("colour"), "{text}");
     }
 }
-
-#[test]
-fn restore_into_the_bucket_is_refused_with_a_clear_message() {
-    let f = saved("/b/x", CMD, 1, 1_700_000_000, b"x");
-    let spec = RestoreSpec::new(Flavour::Bareos, job_id());
-    let r = harness::restore(&spec, &[&f]);
-    assert_ne!(r.status, 'T');
-    assert!(
-        r.messages_of(msg::M_FATAL).join("").contains("where="),
-        "{:#?}",
-        r.messages
-    );
-}
