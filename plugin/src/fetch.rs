@@ -284,7 +284,13 @@ impl UnitTask {
         let output = match first {
             Ok(output) => output,
             Err(failure) => {
-                let message = format!("{failure:?}");
+                let message = match &failure {
+                    Failure::Changed => "the object changed since it was listed \
+                                         (its ETag no longer matches)"
+                        .to_string(),
+                    Failure::NotFound => "the object was deleted meanwhile".to_string(),
+                    other => format!("{other:?}"),
+                };
                 self.fail(failure, message).await;
                 return;
             }
