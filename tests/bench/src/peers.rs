@@ -139,13 +139,19 @@ fn resolve(name: &str, path: PathBuf) -> PathBuf {
     path
 }
 
-/// Finds a peer: `$ENV_VAR`, else `PATH` (resolved past wrappers).
+/// Finds a peer: `$ENV_VAR`, else `PATH` (resolved past wrappers), else the venv of
+/// `tests/bench/install-peers.sh` (`.state/peers-venv`).
 fn find(name: &str, env_var: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env_var) {
         let p = PathBuf::from(p);
         return p.is_file().then_some(p);
     }
-    in_path(name).map(|p| resolve(name, p))
+    let venv = integration_tests::servers::workspace_root()
+        .join(".state/peers-venv/bin")
+        .join(name);
+    in_path(name)
+        .or_else(|| venv.is_file().then_some(venv))
+        .map(|p| resolve(name, p))
 }
 
 impl Peers {
@@ -260,8 +266,8 @@ pub struct Tuning {
     pub s5cmd_concurrency: u32,
     pub rclone_transfers: u32,
     pub aws_requests: u32,
-    /// aws-cli is slow on small objects: workloads of more objects are run on their smaller
-    /// twin bucket ([`Workload::subset_bucket`]), and its rate is compared.
+    /// aws-cli is slow on small objects and listings: workloads of more objects are run on
+    /// their smaller twin bucket ([`Workload::subset_bucket`]), and its rate is compared.
     pub aws_max_objects: u64,
 }
 
@@ -526,6 +532,8 @@ pub fn runs(peers: &Peers, t: &Target, wl: &Workload, work: &Path, tune: &Tuning
                 v.push(r);
             }
             if let Some(p) = &peers.aws {
+                // aws-cli lists ~3,000 keys/s: a million-key bucket is compared on its twin.
+                let (source, objects, note) = subset(wl, tune.aws_max_objects);
                 let mut r = base("aws", "aws s3 ls --recursive".into(), p);
                 r.args = vec![
                     "--endpoint-url".into(),
@@ -533,10 +541,12 @@ pub fn runs(peers: &Peers, t: &Target, wl: &Workload, work: &Path, tune: &Tuning
                     "s3".into(),
                     "ls".into(),
                     "--recursive".into(),
-                    format!("s3://{b}"),
+                    source,
                 ];
                 r.env = aws_env(t, work, "aws-default.conf");
                 r.stdout = Stdout::CountLines;
+                r.objects = objects;
+                r.note = note;
                 v.push(r);
             }
         }
