@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::client::S3;
 use crate::metadata::ObjectMeta;
 use crate::rate::RateLimiter;
-use crate::retry::{Attempt, RetryPolicy, RetryStats};
+use crate::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
 use crate::runtime::runtime;
-use crate::s3_errors::{attempt, Failure};
+use crate::s3_errors::Failure;
 
 /// What every unit of a job shares.
 pub struct Shared {
@@ -144,13 +144,6 @@ pub fn spawn(
     handle
 }
 
-fn timed_out(timeout: Duration) -> Attempt {
-    Attempt::Retry {
-        failure: Failure::Unreachable(format!("no response within {} s", timeout.as_secs())),
-        after: None,
-    }
-}
-
 /// `bytes a-b/total` → (a, b, total).
 fn content_range(value: Option<&str>) -> Option<(u64, u64, u64)> {
     let rest = value?.strip_prefix("bytes ")?;
@@ -209,20 +202,7 @@ impl UnitTask {
             // The object's additional checksum is recorded (a ranged GET has none).
             request = request.checksum_mode(ChecksumMode::Enabled);
         }
-        let timeout = self.shared.read_timeout;
-        async move {
-            match tokio::time::timeout(timeout, request.send()).await {
-                Err(_) => Err(Attempt::Retry {
-                    failure: Failure::Unreachable(format!(
-                        "no response within {} s",
-                        timeout.as_secs()
-                    )),
-                    after: None,
-                }),
-                Ok(Err(e)) => Err(attempt(&e)),
-                Ok(Ok(output)) => Ok(output),
-            }
-        }
+        attempt_within(self.shared.read_timeout, request.send())
     }
 
     async fn fail(&mut self, failure: Failure, message: String) {
@@ -349,7 +329,7 @@ impl UnitTask {
             let what = format!("HEAD s3://{}/{key}", shared.bucket);
             let head = shared
                 .retry
-                .run(&what, &self.cancel, &shared.stats, || {
+                .request(&what, &self.cancel, &shared.stats, timeout, || {
                     let mut request = shared
                         .s3
                         .client
@@ -361,13 +341,7 @@ impl UnitTask {
                     if let Some(etag) = &etag {
                         request = request.if_match(etag);
                     }
-                    async move {
-                        match tokio::time::timeout(timeout, request.send()).await {
-                            Err(_) => Err(timed_out(timeout)),
-                            Ok(Err(e)) => Err(attempt(&e)),
-                            Ok(Ok(output)) => Ok(output),
-                        }
-                    }
+                    request.send()
                 })
                 .await?;
             ObjectMeta::from_head(&head)
@@ -379,21 +353,15 @@ impl UnitTask {
             let version = meta.version_id.clone();
             let tagging = shared
                 .retry
-                .run(&what, &self.cancel, &shared.stats, || {
-                    let request = shared
+                .request(&what, &self.cancel, &shared.stats, timeout, || {
+                    shared
                         .s3
                         .client
                         .get_object_tagging()
                         .bucket(&shared.bucket)
                         .key(key)
-                        .set_version_id(version.clone());
-                    async move {
-                        match tokio::time::timeout(timeout, request.send()).await {
-                            Err(_) => Err(timed_out(timeout)),
-                            Ok(Err(e)) => Err(attempt(&e)),
-                            Ok(Ok(output)) => Ok(output),
-                        }
-                    }
+                        .set_version_id(version.clone())
+                        .send()
                 })
                 .await?;
             meta.tags = tagging

@@ -115,12 +115,7 @@ impl Pages {
             // An error document in a 200 body (S3's SlowDown) parses as a result without the
             // bucket name: never take it for an empty last page.
             if out.name().is_none() {
-                return Err(Attempt::Retry {
-                    failure: Failure::Other(
-                        "a listing response without a bucket name (an error document?)".into(),
-                    ),
-                    after: None,
-                });
+                return Err(error_document());
             }
             Ok(out)
         }
@@ -158,14 +153,7 @@ impl Pages {
                 version: None,
             });
         }
-        // Keys come in UTF-8 byte order, as Rust compares strings: past end_at, stop.
-        let mut past_end = false;
-        if let Some(end) = &self.end_at {
-            if let Some(first_beyond) = objects.iter().position(|o| o.key.as_str() > end.as_str()) {
-                objects.truncate(first_beyond);
-                past_end = true;
-            }
-        }
+        let past_end = cut_at_end(&mut objects, self.end_at.as_deref());
         let next = if past_end {
             None
         } else if out.is_truncated() == Some(true) {
@@ -225,13 +213,7 @@ impl Pages {
                 async move {
                     let out = request.send().await.map_err(|e| attempt(&e))?;
                     if out.name().is_none() {
-                        return Err(Attempt::Retry {
-                            failure: Failure::Other(
-                                "a listing response without a bucket name (an error document?)"
-                                    .into(),
-                            ),
-                            after: None,
-                        });
+                        return Err(error_document());
                     }
                     Ok(out)
                 }
@@ -310,13 +292,7 @@ impl Pages {
                 a.key.cmp(&b.key).then(va.time_ms.cmp(&vb.time_ms))
             });
         }
-        let mut past_end = false;
-        if let Some(end) = &self.end_at {
-            if let Some(first_beyond) = objects.iter().position(|o| o.key.as_str() > end.as_str()) {
-                objects.truncate(first_beyond);
-                past_end = true;
-            }
-        }
+        let past_end = cut_at_end(&mut objects, self.end_at.as_deref());
         let truncated = out.is_truncated() == Some(true) && !past_end;
         if truncated {
             let key = out.next_key_marker().map(str::to_string);
@@ -345,6 +321,31 @@ impl Pages {
             objects,
             next: truncated.then(|| "more".to_string()),
         }))
+    }
+}
+
+/// A listing answer without the bucket name: an error document in a 200 body, retried.
+fn error_document() -> Attempt {
+    Attempt::Retry {
+        failure: Failure::Other(
+            "a listing response without a bucket name (an error document?)".into(),
+        ),
+        after: None,
+    }
+}
+
+/// Drops the keys after `end_at` (keys come in UTF-8 byte order, as Rust compares strings);
+/// true if any were past it, which ends the listing.
+fn cut_at_end(objects: &mut Vec<Listed>, end_at: Option<&str>) -> bool {
+    let Some(end) = end_at else {
+        return false;
+    };
+    match objects.iter().position(|o| o.key.as_str() > end) {
+        Some(first_beyond) => {
+            objects.truncate(first_beyond);
+            true
+        }
+        None => false,
     }
 }
 

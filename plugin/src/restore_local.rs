@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fd_ffi::{CreateStatus, IoFailure, MessageLevel, PluginError, RestoreFile, Xattr};
 
+use crate::restore_target::keeps_existing;
 use crate::stats::Stats;
 
 struct Target {
@@ -71,13 +72,7 @@ impl LocalRestore {
         self.xattrs.clear();
         let path = checked_path(file.output_name.to_bytes())?;
         if let Some(existing) = mtime_of(&path) {
-            let keep = match file.replace {
-                b'n' => true,                   // never
-                b'w' => existing >= file.mtime, // if the backup is newer
-                b'o' => existing <= file.mtime, // if the backup is older
-                _ => false,                     // always
-            };
-            if keep {
+            if keeps_existing(file.replace, existing, file.mtime) {
                 self.stats.unchanged += 1;
                 return Ok(CreateStatus::Skip);
             }
@@ -208,27 +203,13 @@ impl LocalRestore {
         if xattrs.is_empty() || self.xattrs_unsupported {
             return None;
         }
-        let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-            return None;
-        };
         for x in &xattrs {
             let mut name = b"user.".to_vec();
             name.extend_from_slice(&x.name);
-            let Ok(cname) = std::ffi::CString::new(name) else {
+            if name.contains(&0) {
                 continue;
-            };
-            // SAFETY: both strings are NUL-terminated; the value pointer and length match.
-            let rc = unsafe {
-                libc::setxattr(
-                    cpath.as_ptr(),
-                    cname.as_ptr(),
-                    x.value.as_ptr().cast(),
-                    x.value.len(),
-                    0,
-                )
-            };
-            if rc != 0 {
-                let e = std::io::Error::last_os_error();
+            }
+            if let Err(e) = xattr::set(&path, OsStr::from_bytes(&name), &x.value) {
                 if e.raw_os_error() == Some(libc::ENOTSUP) {
                     self.xattrs_unsupported = true;
                     return Some((

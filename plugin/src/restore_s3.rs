@@ -37,9 +37,10 @@ use crate::checksum::{md5_of, multipart_etag, StreamChecksum};
 use crate::client::S3;
 use crate::metadata::{encode_tags, ChecksumAlgorithm, ObjectMeta};
 use crate::options::Options;
-use crate::retry::{Attempt, RetryPolicy, RetryStats};
+use crate::restore_target::keeps_existing;
+use crate::retry::{RetryPolicy, RetryStats};
 use crate::runtime::{block_on, runtime};
-use crate::s3_errors::{attempt, Failure};
+use crate::s3_errors::Failure;
 use crate::stats::Stats;
 
 /// S3's limits.
@@ -69,36 +70,34 @@ struct Ctx {
     cancel: CancellationToken,
 }
 
-fn timed_out(timeout: Duration) -> Attempt {
-    Attempt::Retry {
-        failure: Failure::Unreachable(format!("no response within {} s", timeout.as_secs())),
-        after: None,
-    }
-}
-
 impl Ctx {
+    /// The request context of one target object.
+    fn new(target: S3Target, stats: Arc<RetryStats>, cancel: CancellationToken) -> (Ctx, Options) {
+        let ctx = Ctx {
+            s3: target.s3,
+            bucket: target.bucket,
+            key: target.key,
+            retry: RetryPolicy::from_options(&target.options),
+            stats,
+            timeout: target.options.read_timeout,
+            cancel,
+        };
+        (ctx, target.options)
+    }
+
     /// One request under the retry policy (`op` builds and sends it afresh each attempt).
     async fn send<T, E, Fut>(
         &self,
         what: &str,
         timeout: Duration,
-        mut op: impl FnMut() -> Fut,
+        op: impl FnMut() -> Fut,
     ) -> Result<T, Failure>
     where
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         self.retry
-            .run(what, &self.cancel, &self.stats, || {
-                let request = op();
-                async move {
-                    match tokio::time::timeout(timeout, request).await {
-                        Err(_) => Err(timed_out(timeout)),
-                        Ok(Err(e)) => Err(attempt(&e)),
-                        Ok(Ok(v)) => Ok(v),
-                    }
-                }
-            })
+            .request(what, &self.cancel, &self.stats, timeout, op)
             .await
     }
 
@@ -697,15 +696,7 @@ impl S3Restore {
     /// delete marker of its own), so that the history replays as it happened.
     pub fn delete_marker(&mut self, target: S3Target) -> Result<(), PluginError> {
         self.abandon();
-        let ctx = Ctx {
-            s3: target.s3,
-            bucket: target.bucket,
-            key: target.key,
-            retry: RetryPolicy::from_options(&target.options),
-            stats: self.retry_stats.clone(),
-            timeout: target.options.read_timeout,
-            cancel: self.cancel.child_token(),
-        };
+        let (ctx, _) = Ctx::new(target, self.retry_stats.clone(), self.cancel.child_token());
         let what = format!("DELETE {}", ctx.object());
         block_on(ctx.send(&what, ctx.timeout, || {
             ctx.s3
@@ -733,16 +724,7 @@ impl S3Restore {
         target: S3Target,
     ) -> Result<CreateStatus, PluginError> {
         self.abandon();
-        let options = &target.options;
-        let ctx = Ctx {
-            s3: target.s3,
-            bucket: target.bucket,
-            key: target.key,
-            retry: RetryPolicy::from_options(options),
-            stats: self.retry_stats.clone(),
-            timeout: options.read_timeout,
-            cancel: self.cancel.child_token(),
-        };
+        let (ctx, options) = Ctx::new(target, self.retry_stats.clone(), self.cancel.child_token());
         if file.replace != b'a' {
             let what = format!("HEAD {}", ctx.object());
             let existing = block_on(ctx.send(&what, ctx.timeout, || {
@@ -763,17 +745,9 @@ impl S3Restore {
                     )))
                 }
             };
-            if let Some(existing) = existing {
-                let keep = match file.replace {
-                    b'n' => true,
-                    b'w' => existing >= file.mtime,
-                    b'o' => existing <= file.mtime,
-                    _ => false,
-                };
-                if keep {
-                    self.stats.unchanged += 1;
-                    return Ok(CreateStatus::Skip);
-                }
+            if existing.is_some_and(|t| keeps_existing(file.replace, t, file.mtime)) {
+                self.stats.unchanged += 1;
+                return Ok(CreateStatus::Skip);
             }
         }
         let expected = file.size;

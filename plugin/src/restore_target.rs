@@ -39,6 +39,18 @@ pub fn destination(
     }
 }
 
+/// The job's replace setting against an existing target (file or object) modified at
+/// `existing`: whether to keep it rather than restore the backup copy of time `backup`.
+/// `a` always, `w` if the backup is newer, `o` if it is older, `n` never.
+pub fn keeps_existing(replace: u8, existing: i64, backup: i64) -> bool {
+    match replace {
+        b'n' => true,
+        b'w' => existing >= backup,
+        b'o' => existing <= backup,
+        _ => false,
+    }
+}
+
 /// The name recorded at backup (`/bucket/key…`): the daemon's original name where it gives
 /// one, else the output name without the Where prefix.
 pub fn recorded_name(file: &RestoreFile<'_>) -> Vec<u8> {

@@ -14,8 +14,34 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use crate::options::Options;
-use crate::s3_errors::Failure;
+use crate::s3_errors::{attempt, Failure};
+
+/// A request that got no answer within `timeout`: retried like an unreachable server.
+pub fn timed_out(timeout: Duration) -> Attempt {
+    Attempt::Retry {
+        failure: Failure::Unreachable(format!("no response within {} s", timeout.as_secs())),
+        after: None,
+    }
+}
+
+/// One attempt of an SDK request bounded by `timeout`, classified for the policy.
+pub async fn attempt_within<T, E>(
+    timeout: Duration,
+    request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, Attempt>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match tokio::time::timeout(timeout, request).await {
+        Err(_) => Err(timed_out(timeout)),
+        Ok(Err(e)) => Err(attempt(&e)),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
 
 const BASE: Duration = Duration::from_millis(200);
 const CAP: Duration = Duration::from_secs(30);
@@ -68,6 +94,24 @@ impl RetryPolicy {
     pub fn backoff(&self, n: u32) -> Duration {
         let ceiling = BASE.saturating_mul(1u32 << n.min(16)).min(CAP);
         ceiling.mul_f64(fastrand::f64())
+    }
+
+    /// One S3 request under the policy: `op` builds and sends it afresh for each attempt,
+    /// which gets `timeout` to answer.
+    pub async fn request<T, E, Fut>(
+        &self,
+        what: &str,
+        cancel: &CancellationToken,
+        stats: &RetryStats,
+        timeout: Duration,
+        mut op: impl FnMut() -> Fut,
+    ) -> Result<T, Failure>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.run(what, cancel, stats, || attempt_within(timeout, op()))
+            .await
     }
 
     /// Runs `op` until it succeeds, fails finally, or the retries or time budget run out.
