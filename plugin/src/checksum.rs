@@ -6,54 +6,62 @@ use md5::{Digest as _, Md5};
 
 use crate::metadata::ChecksumAlgorithm;
 
-enum Extra {
+/// One additional checksum (CRC32, CRC32C, CRC64NVME, SHA-1 or SHA-256) over a stream.
+pub enum Additional {
     Crc(crc_fast::Digest, usize),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
 }
 
-/// MD5 plus one optional additional checksum over a stream.
+impl Additional {
+    pub fn new(algorithm: ChecksumAlgorithm) -> Self {
+        use crc_fast::CrcAlgorithm as C;
+        match algorithm {
+            ChecksumAlgorithm::Crc32 => Additional::Crc(crc_fast::Digest::new(C::Crc32IsoHdlc), 4),
+            ChecksumAlgorithm::Crc32c => Additional::Crc(crc_fast::Digest::new(C::Crc32Iscsi), 4),
+            ChecksumAlgorithm::Crc64Nvme => Additional::Crc(crc_fast::Digest::new(C::Crc64Nvme), 8),
+            ChecksumAlgorithm::Sha1 => Additional::Sha1(sha1::Sha1::new()),
+            ChecksumAlgorithm::Sha256 => Additional::Sha256(sha2::Sha256::new()),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Additional::Crc(d, _) => d.update(data),
+            Additional::Sha1(d) => d.update(data),
+            Additional::Sha256(d) => d.update(data),
+        }
+    }
+
+    /// Base64, as S3 writes it.
+    pub fn finish(self) -> String {
+        let bytes = match self {
+            Additional::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
+            Additional::Sha1(d) => d.finalize().to_vec(),
+            Additional::Sha256(d) => d.finalize().to_vec(),
+        };
+        base64::encode(bytes)
+    }
+}
+
+/// MD5 plus optional additional checksums over a stream.
 pub struct StreamChecksum {
     md5: Md5,
-    extra: Vec<(ChecksumAlgorithm, Extra)>,
+    extra: Vec<(ChecksumAlgorithm, Additional)>,
 }
 
 impl StreamChecksum {
     pub fn new(extra: &[ChecksumAlgorithm]) -> Self {
-        use crc_fast::CrcAlgorithm as C;
-        let extra = extra
-            .iter()
-            .map(|&a| {
-                let state = match a {
-                    ChecksumAlgorithm::Crc32 => {
-                        Extra::Crc(crc_fast::Digest::new(C::Crc32IsoHdlc), 4)
-                    }
-                    ChecksumAlgorithm::Crc32c => {
-                        Extra::Crc(crc_fast::Digest::new(C::Crc32Iscsi), 4)
-                    }
-                    ChecksumAlgorithm::Crc64Nvme => {
-                        Extra::Crc(crc_fast::Digest::new(C::Crc64Nvme), 8)
-                    }
-                    ChecksumAlgorithm::Sha1 => Extra::Sha1(sha1::Sha1::new()),
-                    ChecksumAlgorithm::Sha256 => Extra::Sha256(sha2::Sha256::new()),
-                };
-                (a, state)
-            })
-            .collect();
         StreamChecksum {
             md5: Md5::new(),
-            extra,
+            extra: extra.iter().map(|&a| (a, Additional::new(a))).collect(),
         }
     }
 
     pub fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
         for (_, state) in &mut self.extra {
-            match state {
-                Extra::Crc(d, _) => d.update(data),
-                Extra::Sha1(d) => d.update(data),
-                Extra::Sha256(d) => d.update(data),
-            }
+            state.update(data);
         }
     }
 
@@ -63,14 +71,7 @@ impl StreamChecksum {
         let extra = self
             .extra
             .into_iter()
-            .map(|(a, state)| {
-                let bytes = match state {
-                    Extra::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
-                    Extra::Sha1(d) => d.finalize().to_vec(),
-                    Extra::Sha256(d) => d.finalize().to_vec(),
-                };
-                (a, base64::encode(bytes))
-            })
+            .map(|(a, state)| (a, state.finish()))
             .collect();
         (md5, extra)
     }

@@ -16,7 +16,10 @@ use aws_sdk_s3::config::{
 };
 use aws_smithy_types::timeout::TimeoutConfig;
 
-use crate::http_client::{TlsHttpClient, Trust};
+use std::sync::Arc;
+
+use crate::direct_get::{DirectGet, EndpointSettings};
+use crate::http_client::{tls_config, TlsHttpClient, Trust};
 use crate::options::Options;
 use crate::runtime::block_on;
 
@@ -36,6 +39,15 @@ pub fn credential_source(options: &Options) -> String {
 pub struct S3 {
     pub client: aws_sdk_s3::Client,
     pub credential_source: String,
+    /// GETs of the job's bucket without the SDK's request pipeline, where its endpoint allows.
+    pub direct: Option<Arc<DirectGet>>,
+}
+
+impl S3 {
+    /// The direct GET for `bucket`, if there is one.
+    pub fn direct_for(&self, bucket: &str) -> Option<&DirectGet> {
+        self.direct.as_deref().filter(|d| d.bucket == bucket)
+    }
 }
 
 /// Refuses a credentials file that others can read (it holds a secret key).
@@ -66,8 +78,9 @@ fn check_credentials_file(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The HTTP client for a non-default TLS setup (`ca_file`, `verify_tls=no`), if any.
-fn tls_client(options: &Options) -> Result<Option<TlsHttpClient>, String> {
+/// The HTTP client for a non-default TLS setup (`ca_file`, `verify_tls=no`), if any, and its
+/// TLS configuration.
+fn tls_client(options: &Options) -> Result<Option<(TlsHttpClient, rustls::ClientConfig)>, String> {
     let trust = if !options.verify_tls {
         Trust::Insecure
     } else if let Some(path) = &options.ca_file {
@@ -77,14 +90,13 @@ fn tls_client(options: &Options) -> Result<Option<TlsHttpClient>, String> {
     } else {
         return Ok(None);
     };
-    let client =
-        TlsHttpClient::new(&trust, CONNECT_TIMEOUT, options.read_timeout).map_err(|e| {
-            match &options.ca_file {
-                Some(path) => format!("plugin option ca_file: {} {e}", path.display()),
-                None => e,
-            }
-        })?;
-    Ok(Some(client))
+    let named = |e: String| match &options.ca_file {
+        Some(path) => format!("plugin option ca_file: {} {e}", path.display()),
+        None => e,
+    };
+    let config = tls_config(&trust).map_err(named)?;
+    let client = TlsHttpClient::new(config.clone(), CONNECT_TIMEOUT, options.read_timeout);
+    Ok(Some((client, config)))
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,7 +124,7 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             loader = loader.credentials_provider(provider.build());
         }
         let shared = loader.load().await;
-        let provider = shared
+        let provider: SharedCredentialsProvider = shared
             .credentials_provider()
             .ok_or_else(|| format!("no credential provider could be set up from {source}"))?;
         let creds = tokio::time::timeout(Duration::from_secs(30), provider.provide_credentials())
@@ -133,7 +145,7 @@ pub fn connect(options: &Options) -> Result<S3, String> {
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
             .region(region)
             .force_path_style(options.path_style)
-            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .credentials_provider(provider.clone())
             // Ceph before Reef rejects aws-chunked uploads with trailing checksums, and
             // several servers send no checksums on GET.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -148,15 +160,40 @@ pub fn connect(options: &Options) -> Result<S3, String> {
                     .read_timeout(options.read_timeout)
                     .build(),
             );
-        if let Some(tls) = tls {
-            config = config.http_client(tls.shared());
+        let tls_config = tls.as_ref().map(|(_, c)| c.clone());
+        if let Some((client, _)) = tls {
+            config = config.http_client(client.shared());
         }
         if let Some(endpoint) = &options.endpoint {
             config = config.endpoint_url(endpoint);
         }
+        let client = aws_sdk_s3::Client::from_conf(config.build());
+        let target = EndpointSettings {
+            bucket: &options.bucket,
+            endpoint: options.endpoint.as_deref().or(shared.endpoint_url()),
+            path_style: options.path_style,
+            use_fips: shared.use_fips().unwrap_or(false),
+            use_dual_stack: shared.use_dual_stack().unwrap_or(false),
+        };
+        let direct = match DirectGet::new(
+            client.config(),
+            target,
+            provider,
+            tls_config.as_ref(),
+            CONNECT_TIMEOUT,
+        )
+        .await
+        {
+            Ok(direct) => Some(Arc::new(direct)),
+            Err(why) => {
+                log::debug!("GETs of s3://{} go through the SDK: {why}", options.bucket);
+                None
+            }
+        };
         Ok(S3 {
-            client: aws_sdk_s3::Client::from_conf(config.build()),
+            client,
             credential_source: source.clone(),
+            direct,
         })
     })
 }

@@ -8,12 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::S3;
+use crate::direct_get::{BodyError, DirectBody, DirectResponse, GetSpec};
 use crate::metadata::ObjectMeta;
 use crate::rate::RateLimiter;
 use crate::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
@@ -152,6 +156,62 @@ fn content_range(value: Option<&str>) -> Option<(u64, u64, u64)> {
     Some((a.parse().ok()?, b.parse().ok()?, total.parse().ok()?))
 }
 
+/// A GET's answer, from the direct path or the SDK's.
+struct Got {
+    content_length: Option<i64>,
+    content_range: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<i64>,
+    /// The object's headers, when the request was the object's first, whole unit.
+    meta: Option<ObjectMeta>,
+    body: Body,
+}
+
+enum Body {
+    Direct(DirectBody),
+    Sdk(ByteStream),
+}
+
+impl Body {
+    async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
+        match self {
+            Body::Direct(body) => body.next().await,
+            Body::Sdk(stream) => stream
+                .next()
+                .await
+                .map(|r| r.map_err(|e| BodyError::Broken(crate::s3_errors::chain(&e)))),
+        }
+    }
+}
+
+impl Got {
+    fn from_direct(response: DirectResponse, with_meta: bool) -> Got {
+        let headers = &response.headers;
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Got {
+            content_length: text("content-length").and_then(|v| v.parse().ok()),
+            content_range: text("content-range").map(str::to_string),
+            etag: text("etag").map(str::to_string),
+            last_modified: text("last-modified")
+                .and_then(|v| DateTime::from_str(v, Format::HttpDate).ok())
+                .map(|t| t.secs()),
+            meta: with_meta.then(|| ObjectMeta::from_headers(headers)),
+            body: Body::Direct(response.body),
+        }
+    }
+
+    fn from_sdk(output: GetObjectOutput, with_meta: bool) -> Got {
+        Got {
+            content_length: output.content_length(),
+            content_range: output.content_range().map(str::to_string),
+            etag: output.e_tag().map(str::to_string),
+            last_modified: output.last_modified().map(|t| t.secs()),
+            meta: with_meta.then(|| ObjectMeta::from_get(&output)),
+            body: Body::Sdk(output.body),
+        }
+    }
+}
+
 impl UnitTask {
     async fn run(mut self) {
         let cancel = self.cancel.clone();
@@ -174,35 +234,46 @@ impl UnitTask {
     }
 
     /// One GET attempt for bytes `[from, to)` (`to` None: to the end), pinned to `etag`.
-    fn get(
+    async fn get(
         &self,
         from: Option<u64>,
         to: Option<u64>,
         etag: Option<String>,
-    ) -> impl std::future::Future<Output = Result<GetObjectOutput, Attempt>> + use<> {
-        let mut request = self
-            .shared
+    ) -> Result<Got, Attempt> {
+        let range = match (from, to) {
+            (Some(a), Some(b)) => Some(format!("bytes={a}-{}", b - 1)),
+            (Some(a), None) => Some(format!("bytes={a}-")),
+            _ => None,
+        };
+        // The object's headers and additional checksum are recorded from its first, whole GET
+        // (a ranged GET has no checksum: the first part's HEAD gives them).
+        let first_whole = self.head.is_some() && self.spec.range.is_none();
+        let shared = &self.shared;
+        if let Some(direct) = shared.s3.direct_for(&shared.bucket) {
+            let spec = GetSpec {
+                key: &self.spec.key,
+                range,
+                if_match: etag.as_deref(),
+                version_id: self.spec.version_id.as_deref(),
+                checksum_mode: first_whole,
+            };
+            let response = direct.get(&spec, shared.read_timeout).await?;
+            return Ok(Got::from_direct(response, first_whole));
+        }
+        let mut request = shared
             .s3
             .client
             .get_object()
-            .bucket(&self.shared.bucket)
-            .key(&self.spec.key);
-        match (from, to) {
-            (Some(a), Some(b)) => request = request.range(format!("bytes={a}-{}", b - 1)),
-            (Some(a), None) => request = request.range(format!("bytes={a}-")),
-            _ => {}
-        }
-        if let Some(etag) = etag {
-            request = request.if_match(etag);
-        }
-        if let Some(version) = &self.spec.version_id {
-            request = request.version_id(version);
-        }
-        if self.head.is_some() && self.spec.range.is_none() {
-            // The object's additional checksum is recorded (a ranged GET has none).
+            .bucket(&shared.bucket)
+            .key(&self.spec.key)
+            .set_range(range)
+            .set_if_match(etag)
+            .set_version_id(self.spec.version_id.clone());
+        if first_whole {
             request = request.checksum_mode(ChecksumMode::Enabled);
         }
-        attempt_within(self.shared.read_timeout, request.send())
+        let output = attempt_within(shared.read_timeout, request.send()).await?;
+        Ok(Got::from_sdk(output, first_whole))
     }
 
     async fn fail(&mut self, failure: Failure, message: String) {
@@ -255,10 +326,11 @@ impl UnitTask {
             Some((a, b)) => (Some(a), Some(b)),
             None => (None, None),
         };
+        let this = &*self;
         let first = shared
             .retry
-            .run(&what, &self.cancel, &shared.stats, || {
-                self.get(start, end, self.spec.if_match.clone())
+            .run(&what, &self.cancel, &shared.stats, move || {
+                this.get(start, end, this.spec.if_match.clone())
             })
             .await;
         let output = match first {
@@ -277,7 +349,7 @@ impl UnitTask {
         };
         // The object's size and the part of it this unit covers.
         let (total, begin, len) = match self.spec.range {
-            Some((a, b)) => match content_range(output.content_range()) {
+            Some((a, b)) => match content_range(output.content_range.as_deref()) {
                 Some((s, e, t)) if s == a && e + 1 == b => (t as i64, a, b - a),
                 other => {
                     let m = format!("{what}: the server answered with range {other:?}");
@@ -286,16 +358,14 @@ impl UnitTask {
                 }
             },
             None => {
-                let size = output.content_length().unwrap_or(-1);
+                let size = output.content_length.unwrap_or(-1);
                 (size, 0, size.max(0) as u64)
             }
         };
-        let etag = output
-            .e_tag()
-            .map(str::to_string)
-            .or_else(|| self.spec.if_match.clone());
+        let etag = output.etag.clone().or_else(|| self.spec.if_match.clone());
+        let mut output = output;
         if let Some(tx) = self.head.take() {
-            let meta = match self.metadata(&output, etag.clone()).await {
+            let meta = match self.metadata(output.meta.take(), etag.clone()).await {
                 Ok(meta) => meta,
                 Err(failure) => {
                     let _ = tx.send(Err(failure));
@@ -305,7 +375,7 @@ impl UnitTask {
             let head = Head {
                 size: total,
                 etag: etag.clone(),
-                mtime: output.last_modified().map(|t| t.secs()),
+                mtime: output.last_modified,
                 meta,
             };
             if tx.send(Ok(head)).is_err() {
@@ -319,13 +389,15 @@ impl UnitTask {
     /// no checksum), and its tags if it has any.
     async fn metadata(
         &self,
-        output: &GetObjectOutput,
+        from_get: Option<ObjectMeta>,
         etag: Option<String>,
     ) -> Result<ObjectMeta, Failure> {
         let shared = &self.shared;
         let key = &self.spec.key;
         let timeout = shared.read_timeout;
-        let mut meta = if self.spec.range.is_some() {
+        let mut meta = if let Some(meta) = from_get {
+            meta
+        } else {
             let what = format!("HEAD s3://{}/{key}", shared.bucket);
             let head = shared
                 .retry
@@ -345,8 +417,6 @@ impl UnitTask {
                 })
                 .await?;
             ObjectMeta::from_head(&head)
-        } else {
-            ObjectMeta::from_get(output)
         };
         if meta.tag_count > 0 {
             let what = format!("GET s3://{}/{key}?tagging", shared.bucket);
@@ -376,7 +446,7 @@ impl UnitTask {
     /// Streams the body, resuming from the first byte not delivered when it breaks.
     async fn stream(
         &mut self,
-        output: GetObjectOutput,
+        output: Got,
         what: &str,
         total: i64,
         begin: u64,
@@ -407,7 +477,12 @@ impl UnitTask {
                 }
                 Ok(None) if total < 0 || delivered >= len => return, // complete
                 Ok(None) => format!("the body ended after {delivered} of {len} bytes"),
-                Ok(Some(Err(e))) => format!("the body broke off: {}", crate::s3_errors::chain(&e)),
+                Ok(Some(Err(BodyError::Broken(e)))) => format!("the body broke off: {e}"),
+                Ok(Some(Err(BodyError::Corrupt(e)))) => {
+                    // Wrong data was delivered already: nothing to resume.
+                    let _ = self.chunks.send(Err(e)).await;
+                    return;
+                }
                 Err(_) => format!("no data for {} s", timeout.as_secs()),
             };
             let Some(etag) = etag.clone().filter(|_| total >= 0) else {
@@ -433,16 +508,18 @@ impl UnitTask {
             let to = begin + len;
             log::debug!("{what}: {broken}; resuming at byte {from} in {wait:?}");
             tokio::time::sleep(wait).await;
+            let this = &*self;
+            let pinned = &etag;
             let resumed_output = shared
                 .retry
-                .run(what, &self.cancel, &shared.stats, || {
-                    self.get(Some(from), Some(to), Some(etag.clone()))
+                .run(what, &self.cancel, &shared.stats, move || {
+                    this.get(Some(from), Some(to), Some(pinned.clone()))
                 })
                 .await;
             let message = match resumed_output {
                 Ok(output) => {
                     let expected = (from, to - 1, total as u64);
-                    if content_range(output.content_range()) == Some(expected) {
+                    if content_range(output.content_range.as_deref()) == Some(expected) {
                         if !resumed {
                             resumed = true;
                             shared.stats.resumed.fetch_add(1, Ordering::Relaxed);
@@ -452,7 +529,7 @@ impl UnitTask {
                     }
                     format!(
                         "{broken}; the resumed response covers {:?}, not bytes {from}-{}",
-                        output.content_range(),
+                        output.content_range,
                         to - 1
                     )
                 }

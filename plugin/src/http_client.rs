@@ -42,7 +42,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A rustls configuration for `trust`; errors name the CA file problem.
-fn tls_config(trust: &Trust) -> Result<ClientConfig, String> {
+pub fn tls_config(trust: &Trust) -> Result<ClientConfig, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?;
@@ -79,12 +79,7 @@ fn rustls_native_certs_or_empty() -> Vec<CertificateDer<'static>> {
 }
 
 impl TlsHttpClient {
-    pub fn new(
-        trust: &Trust,
-        connect_timeout: Duration,
-        read_timeout: Duration,
-    ) -> Result<Self, String> {
-        let config = tls_config(trust)?;
+    pub fn new(config: ClientConfig, connect_timeout: Duration, read_timeout: Duration) -> Self {
         let mut tcp = TcpConnector::new();
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(connect_timeout));
@@ -97,10 +92,10 @@ impl TlsHttpClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(https);
-        Ok(TlsHttpClient {
+        TlsHttpClient {
             client,
             read_timeout: Some(read_timeout),
-        })
+        }
     }
 
     pub fn shared(self) -> SharedHttpClient {

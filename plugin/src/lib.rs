@@ -9,6 +9,7 @@ pub mod backup;
 mod body;
 pub mod checksum;
 pub mod client;
+mod direct_get;
 mod fetch;
 pub mod http_client;
 pub mod listing;

@@ -188,6 +188,52 @@ impl ObjectMeta {
         meta_from_response!(output)
     }
 
+    /// The headers of a GET answered outside the SDK (`direct_get`): the same fields as
+    /// [`ObjectMeta::from_get`] reads from the SDK's output.
+    pub fn from_headers(headers: &http::HeaderMap) -> ObjectMeta {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut user: Vec<(String, String)> = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                let name = name.as_str().strip_prefix("x-amz-meta-")?;
+                Some((
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                ))
+            })
+            .collect();
+        user.sort();
+        let checksums = ChecksumAlgorithm::ALL
+            .into_iter()
+            .filter_map(|a| Some((a, text(&format!("x-amz-checksum-{}", a.name()))?)))
+            .collect();
+        ObjectMeta {
+            content_type: text("content-type"),
+            content_encoding: text("content-encoding"),
+            content_language: text("content-language"),
+            cache_control: text("cache-control"),
+            content_disposition: text("content-disposition"),
+            expires: text("expires"),
+            website_redirect_location: text("x-amz-website-redirect-location"),
+            user,
+            tags: Vec::new(),
+            storage_class: text("x-amz-storage-class").filter(|c| c != "STANDARD"),
+            etag: text("etag").map(|e| unquote(&e)),
+            checksums,
+            checksum_type: text("x-amz-checksum-type"),
+            version_id: text("x-amz-version-id").filter(|v| v != "null"),
+            server_side_encryption: text("x-amz-server-side-encryption"),
+            tag_count: text("x-amz-tagging-count")
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(0),
+        }
+    }
+
     /// The attributes recorded with the file.
     pub fn to_xattrs(&self) -> Vec<Xattr> {
         let mut out = Vec::new();

@@ -81,26 +81,20 @@ where
 {
     match err {
         SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let code = service.err().code().unwrap_or("");
-            if matches!(status, 500 | 502 | 503 | 504 | 429) || TRANSIENT_CODES.contains(&code) {
-                let after = service
-                    .raw()
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(std::time::Duration::from_secs);
-                let message = service.err().message().unwrap_or("");
-                Attempt::Retry {
-                    failure: Failure::Other(describe(code, message, Some(status))),
-                    after,
-                }
-            } else {
-                Attempt::Fail(classify(err))
-            }
+            let retry_after = service
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            service_attempt(
+                service.raw().status().as_u16(),
+                service.err().code().unwrap_or(""),
+                service.err().message().unwrap_or(""),
+                retry_after,
+            )
         }
         // An untrusted or invalid certificate will not fix itself.
-        SdkError::DispatchFailure(_) if is_certificate_problem(err) => Attempt::Fail(
+        SdkError::DispatchFailure(_) if is_certificate_text(&chain(err)) => Attempt::Fail(
             Failure::Unreachable(format!("TLS certificate not trusted: {}", chain(err))),
         ),
         // Connect/DNS failures, resets, timeouts, and responses that broke off or could not
@@ -115,12 +109,61 @@ where
     }
 }
 
-fn is_certificate_problem<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let text = chain(err);
+/// Classifies a response with an error status: its code and message come from the S3 error
+/// document (`<Error><Code>…</Code><Message>…</Message>`), when there is one.
+pub fn attempt_from_status(status: u16, headers: &http::HeaderMap, document: &[u8]) -> Attempt {
+    let text = String::from_utf8_lossy(document);
+    let element = |name: &str| -> String {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        text.split_once(open.as_str())
+            .and_then(|(_, rest)| rest.split_once(close.as_str()))
+            .map(|(value, _)| xml_unescape(value.trim()))
+            .unwrap_or_default()
+    };
+    let retry_after = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    service_attempt(status, &element("Code"), &element("Message"), retry_after)
+}
+
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// A service's answer (status, S3 error code and message) for the retry policy.
+fn service_attempt(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> Attempt {
+    if matches!(status, 500 | 502 | 503 | 504 | 429) || TRANSIENT_CODES.contains(&code) {
+        Attempt::Retry {
+            failure: Failure::Other(describe(code, message, Some(status))),
+            after: retry_after.map(std::time::Duration::from_secs),
+        }
+    } else {
+        Attempt::Fail(service_failure(status, code, message))
+    }
+}
+
+fn service_failure(status: u16, code: &str, message: &str) -> Failure {
+    if code == "NoSuchBucket" {
+        Failure::NoSuchBucket
+    } else if code == "NoSuchKey" || code == "NotFound" || status == 404 {
+        Failure::NotFound
+    } else if code == "PreconditionFailed" || status == 412 {
+        Failure::Changed
+    } else if DENIED.contains(&code) || status == 403 {
+        Failure::Denied(describe(code, message, Some(status)))
+    } else {
+        Failure::Other(describe(code, message, Some(status)))
+    }
+}
+
+/// Whether an error's text says the server's certificate was refused.
+pub fn is_certificate_text(text: &str) -> bool {
     [
         "certificate",
         "UnknownIssuer",
@@ -137,23 +180,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("");
-            let message = e.message().unwrap_or("");
-            let status = Some(service.raw().status().as_u16());
-            if code == "NoSuchBucket" {
-                Failure::NoSuchBucket
-            } else if code == "NoSuchKey" || code == "NotFound" || status == Some(404) {
-                Failure::NotFound
-            } else if code == "PreconditionFailed" || status == Some(412) {
-                Failure::Changed
-            } else if DENIED.contains(&code) || status == Some(403) {
-                Failure::Denied(describe(code, message, status))
-            } else {
-                Failure::Other(describe(code, message, status))
-            }
-        }
+        SdkError::ServiceError(service) => service_failure(
+            service.raw().status().as_u16(),
+            service.err().code().unwrap_or(""),
+            service.err().message().unwrap_or(""),
+        ),
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
             Failure::Unreachable(chain(err))
         }
@@ -194,5 +225,57 @@ pub fn bucket_message(
             format!("cannot reach the S3 endpoint {endpoint} (bucket '{bucket}'): {detail}")
         }
         Failure::Other(detail) => format!("bucket '{bucket}' at {endpoint}: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_documents_are_classified_like_the_sdk_does() {
+        let doc = |code: &str| {
+            format!(
+                "<?xml version=\"1.0\"?><Error><Code>{code}</Code>\
+                 <Message>a &amp; b</Message><Key>k</Key></Error>"
+            )
+            .into_bytes()
+        };
+        let h = http::HeaderMap::new();
+        assert!(matches!(
+            attempt_from_status(404, &h, &doc("NoSuchKey")),
+            Attempt::Fail(Failure::NotFound)
+        ));
+        assert!(matches!(
+            attempt_from_status(404, &h, &doc("NoSuchBucket")),
+            Attempt::Fail(Failure::NoSuchBucket)
+        ));
+        assert!(matches!(
+            attempt_from_status(412, &h, b""),
+            Attempt::Fail(Failure::Changed)
+        ));
+        match attempt_from_status(403, &h, &doc("SignatureDoesNotMatch")) {
+            Attempt::Fail(Failure::Denied(d)) => {
+                assert_eq!(d, "HTTP 403 SignatureDoesNotMatch a & b")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        match attempt_from_status(503, &h, &doc("SlowDown")) {
+            Attempt::Retry { failure, after } => {
+                assert_eq!(after, Some(std::time::Duration::from_secs(3)));
+                assert!(format!("{failure:?}").contains("SlowDown"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            attempt_from_status(400, &h, &doc("RequestTimeout")),
+            Attempt::Retry { .. }
+        ));
+        assert!(matches!(
+            attempt_from_status(400, &h, b"not xml"),
+            Attempt::Fail(Failure::Other(_))
+        ));
     }
 }

@@ -428,3 +428,59 @@ fn tls_with_a_private_ca_and_verification_switch() {
         "{fatal}"
     );
 }
+
+/// A byte changed on the way is caught by the object's full-object checksum (moto keeps the
+/// CRC32 it was given at upload): the file is an error naming the key and the checksum, the
+/// other object is saved intact.
+#[test]
+fn a_corrupted_body_fails_its_object_by_the_checksum() {
+    let server = servers::moto();
+    let fx = BucketFixture::new(server, "fflip");
+    let client = server.client();
+    let body = data(9, 300_000);
+    for key in ["obj-000", "obj-001"] {
+        servers::block_on(
+            client
+                .put_object()
+                .bucket(&fx.bucket)
+                .key(key)
+                .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+                .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()))
+                .send(),
+        )
+        .expect("put with CRC32");
+    }
+    let proxy = FaultProxy::start(&server.endpoint);
+    proxy.add(Rule::always(
+        Match::get("obj-001"),
+        Fault::FlipByte { at: 123_456 },
+    ));
+    let report = harness::backup(
+        &JobSpec::new(
+            Flavour::Bareos,
+            job_id(),
+            'F',
+            0,
+            &fx.command_via(&proxy.endpoint(), ""),
+        ),
+        None,
+    );
+    assert!(report.protocol_violations.is_empty());
+    assert_eq!(report.status, 'W', "{:#?}", report.messages);
+    let errors = report.messages_of(msg::M_ERROR).join("\n");
+    assert!(
+        errors.contains("'obj-001'") && errors.contains("CRC32 checksum"),
+        "{errors}"
+    );
+    let bad = report
+        .file(format!("/{}/obj-001", fx.bucket).as_bytes())
+        .unwrap();
+    assert!(
+        bad.io_error,
+        "the corrupted copy is flagged as a read error"
+    );
+    let good = report
+        .file(format!("/{}/obj-000", fx.bucket).as_bytes())
+        .unwrap();
+    assert!(!good.io_error && good.data_matches(&body));
+}

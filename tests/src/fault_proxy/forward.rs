@@ -290,6 +290,7 @@ async fn handle(
             // Lazy: the timer starts when the body reaches `after_bytes`.
             action: Box::pin(async move { tokio::time::sleep(for_).await }),
         },
+        Some(Fault::FlipByte { at }) => Plan::Flip { at },
         Some(Fault::OverwriteAfter { bytes, with }) => {
             let action: BoxFuture = match (shared.admin(), info.bucket, info.key) {
                 (Some(admin), Some(bucket), Some(key)) => {
@@ -488,6 +489,10 @@ enum Plan {
         at: u64,
         action: BoxFuture,
     },
+    /// Invert the byte at offset `at`, then pass the rest.
+    Flip {
+        at: u64,
+    },
 }
 
 /// A response body streamed from the real server, frame by frame (never buffered whole).
@@ -505,7 +510,7 @@ impl FaultBody {
     fn limit(&self) -> Option<u64> {
         match self.plan {
             Plan::Pass => None,
-            Plan::Cut { at, .. } | Plan::Pause { at, .. } => Some(at),
+            Plan::Cut { at, .. } | Plan::Pause { at, .. } | Plan::Flip { at } => Some(at),
         }
     }
 
@@ -540,7 +545,7 @@ impl Body for FaultBody {
                         ready!(action.as_mut().poll(cx));
                         this.plan = Plan::Pass;
                     }
-                    Plan::Pass => {}
+                    Plan::Pass | Plan::Flip { .. } => {}
                 }
             }
             let mut chunk = match this.leftover.take() {
@@ -562,6 +567,15 @@ impl Body for FaultBody {
             };
             if chunk.is_empty() {
                 continue;
+            }
+            if let Plan::Flip { at } = this.plan {
+                if at == this.sent {
+                    let mut flipped = chunk.to_vec();
+                    flipped[0] ^= 0xff;
+                    chunk = Bytes::from(flipped);
+                    this.plan = Plan::Pass;
+                    this.slot.annotate(&format!("flipped byte {at}"));
+                }
             }
             if let Some(at) = this.limit() {
                 let room = (at - this.sent) as usize;

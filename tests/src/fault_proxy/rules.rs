@@ -110,6 +110,9 @@ pub enum Fault {
     /// Forward the head and `bytes` body bytes, then PUT `with` to the same key upstream (with the
     /// admin client), then forward the rest of the original body.
     OverwriteAfter { bytes: u64, with: Vec<u8> },
+    /// Forward the response with the body byte at offset `at` inverted (bit rot on the way):
+    /// the length and every header stay as the server sent them.
+    FlipByte { at: u64 },
 }
 
 impl Fault {
@@ -148,6 +151,7 @@ impl fmt::Debug for Fault {
             Fault::Stall { after_bytes, for_ } => write!(f, "Stall({after_bytes}, {for_:?})"),
             Fault::StallHead { for_ } => write!(f, "StallHead({for_:?})"),
             Fault::DeleteFirst => write!(f, "DeleteFirst"),
+            Fault::FlipByte { at } => write!(f, "FlipByte({at})"),
             Fault::OverwriteAfter { bytes, with } => {
                 write!(f, "OverwriteAfter({bytes}, {} bytes)", with.len())
             }
