@@ -87,6 +87,8 @@ impl<P: FdPlugin> JobSlot<P> {
         // SAFETY: per the contract, we own the box now.
         let slot = unsafe { Box::from_raw(ptr.cast::<JobSlot<P>>()) };
         boundary::call("freePlugin", Some(host), (), move || drop(slot));
+        // The job's buffers go back to the system between jobs.
+        crate::block_pool::POOL.release();
     }
 
     /// The cancel command, from another thread.

@@ -17,6 +17,7 @@ pub mod sys;
 
 pub mod bacula;
 pub mod bareos;
+pub mod block_pool;
 mod boundary;
 mod cancel;
 mod host;

@@ -5,6 +5,11 @@
 
 use fd_ffi::sys::bacula::{bFuncs, bInfo, bRC, pFuncs, pInfo};
 
+/// The plugin's own allocations keep their large buffers between uses (see
+/// `fd_ffi::block_pool`); the daemon's memory is not affected.
+#[global_allocator]
+static ALLOC: fd_ffi::block_pool::PooledAlloc = fd_ffi::block_pool::PooledAlloc;
+
 /// Called once by bacula-fd after `dlopen`.
 ///
 /// # Safety

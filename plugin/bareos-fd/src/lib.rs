@@ -7,6 +7,11 @@ use fd_ffi::sys::bareos::{
     bRC, CoreFunctions, PluginApiDefinition, PluginFunctions, PluginInformation,
 };
 
+/// The plugin's own allocations keep their large buffers between uses (see
+/// `fd_ffi::block_pool`); the daemon's memory is not affected.
+#[global_allocator]
+static ALLOC: fd_ffi::block_pool::PooledAlloc = fd_ffi::block_pool::PooledAlloc;
+
 /// Called once by bareos-fd (or `bpluginfo`) after `dlopen`.
 ///
 /// # Safety
