@@ -54,7 +54,7 @@ pub struct Options {
     pub as_of: Option<i64>,
 }
 
-pub const DEFAULT_CONCURRENCY: usize = 32;
+pub const DEFAULT_CONCURRENCY: usize = 128;
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 pub const DEFAULT_PREFETCH_BYTES: u64 = 64 << 20;
 pub const DEFAULT_SINCE_MARGIN: i64 = 1;

@@ -8,13 +8,19 @@ use tokio::runtime::{Builder, Runtime};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
-/// Worker threads of the runtime: network I/O for every job of the daemon.
-const WORKERS: usize = 4;
+/// Worker threads of the runtime: network I/O for every job of the daemon. One per core, at
+/// least four (fewer slowed small objects on a 2-core machine), at most eight.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(4, 8)
+}
 
 pub fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
         Builder::new_multi_thread()
-            .worker_threads(WORKERS)
+            .worker_threads(workers())
             .thread_name("s3-fd-io")
             .enable_all()
             .build()
