@@ -13,6 +13,7 @@
 //! A whole-object GET with checksum mode verifies the object's full-object checksum while it
 //! streams, as the SDK does.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -24,7 +25,8 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use aws_smithy_types::Document;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::{DateTime, Document};
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
@@ -91,6 +93,7 @@ pub struct DirectGet {
     signing_region: String,
     client: HyperClient,
     credentials: CredentialCache,
+    skew: ClockSkew,
 }
 
 impl std::fmt::Debug for DirectGet {
@@ -169,6 +172,7 @@ impl DirectGet {
             signing_region,
             client,
             credentials: CredentialCache::new(credentials),
+            skew: ClockSkew::default(),
         })
     }
 
@@ -224,6 +228,16 @@ impl DirectGet {
             });
         }
         let document = read_limited(body).await;
+        if head.status == StatusCode::FORBIDDEN && self.skew.learn(&head.headers, &document) {
+            return Err(Attempt::Retry {
+                failure: Failure::Denied(
+                    "HTTP 403 RequestTimeTooSkewed (the clocks of this host and the S3 server \
+                     differ; requests are now signed with the server's time)"
+                        .into(),
+                ),
+                after: Some(Duration::ZERO),
+            });
+        }
         Err(s3_errors::attempt_from_status(
             head.status.as_u16(),
             &head.headers,
@@ -264,7 +278,7 @@ impl DirectGet {
             .identity(&identity)
             .region(&self.signing_region)
             .name("s3")
-            .time(SystemTime::now())
+            .time(self.skew.now())
             .settings(settings)
             .build()
             .map_err(|e| failed(format!("cannot sign the request: {e}")))?
@@ -281,6 +295,42 @@ impl DirectGet {
             .into_parts();
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
+    }
+}
+
+/// Seconds the server's clock is ahead of ours, learnt from a `RequestTimeTooSkewed` answer
+/// (the SDK corrects its requests the same way).
+#[derive(Default)]
+struct ClockSkew(AtomicI64);
+
+impl ClockSkew {
+    /// The signing time: our clock, corrected by the skew the server reported.
+    fn now(&self) -> SystemTime {
+        let skew = self.0.load(Ordering::Relaxed);
+        if skew >= 0 {
+            SystemTime::now() + Duration::from_secs(skew as u64)
+        } else {
+            SystemTime::now() - Duration::from_secs(skew.unsigned_abs())
+        }
+    }
+
+    /// Takes the server's time from a `RequestTimeTooSkewed` answer; true if the skew is new.
+    fn learn(&self, headers: &HeaderMap, document: &[u8]) -> bool {
+        if !String::from_utf8_lossy(document).contains("<Code>RequestTimeTooSkewed</Code>") {
+            return false;
+        }
+        let Some(server) = headers
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::from_str(v, Format::HttpDate).ok())
+        else {
+            return false;
+        };
+        let ours = DateTime::from(SystemTime::now()).secs();
+        let skew = server.secs() - ours;
+        let before = self.0.swap(skew, Ordering::Relaxed);
+        log::debug!("S3 server clock differs by {skew} s; signing with its time");
+        (before - skew).abs() > 1
     }
 }
 
@@ -503,6 +553,27 @@ mod tests {
     fn keys_are_encoded_as_their_own_canonical_form() {
         let encoded = utf8_percent_encode("a b/ü+c%2F~x.y_z-1?&=", KEY_KEEP).to_string();
         assert_eq!(encoded, "a%20b/%C3%BC%2Bc%252F~x.y_z-1%3F%26%3D");
+    }
+
+    #[test]
+    fn a_skewed_server_clock_is_learnt_once() {
+        let skew = ClockSkew::default();
+        let server = SystemTime::now() + Duration::from_secs(3600);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "date",
+            DateTime::from(server)
+                .fmt(Format::HttpDate)
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        let doc = b"<Error><Code>RequestTimeTooSkewed</Code></Error>";
+        assert!(!skew.learn(&headers, b"<Error><Code>AccessDenied</Code></Error>"));
+        assert!(skew.learn(&headers, doc));
+        let ahead = skew.now().duration_since(SystemTime::now()).unwrap();
+        assert!(ahead > Duration::from_secs(3590) && ahead < Duration::from_secs(3610));
+        assert!(!skew.learn(&headers, doc), "the same skew again is no news");
     }
 
     #[test]
