@@ -143,7 +143,7 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             .or_else(|| shared.region().cloned())
             .unwrap_or_else(|| Region::new("us-east-1"));
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
-            .region(region)
+            .region(region.clone())
             .force_path_style(options.path_style)
             .credentials_provider(provider.clone())
             // Ceph before Reef rejects aws-chunked uploads with trailing checksums, and
@@ -170,26 +170,20 @@ pub fn connect(options: &Options) -> Result<S3, String> {
         let client = aws_sdk_s3::Client::from_conf(config.build());
         let target = EndpointSettings {
             bucket: &options.bucket,
+            region: region.to_string(),
             endpoint: options.endpoint.as_deref().or(shared.endpoint_url()),
             path_style: options.path_style,
             use_fips: shared.use_fips().unwrap_or(false),
             use_dual_stack: shared.use_dual_stack().unwrap_or(false),
         };
-        let direct = match DirectGet::new(
-            client.config(),
-            target,
-            provider,
-            tls_config.as_ref(),
-            CONNECT_TIMEOUT,
-        )
-        .await
-        {
-            Ok(direct) => Some(Arc::new(direct)),
-            Err(why) => {
-                log::debug!("GETs of s3://{} go through the SDK: {why}", options.bucket);
-                None
-            }
-        };
+        let direct =
+            match DirectGet::new(target, provider, tls_config.as_ref(), CONNECT_TIMEOUT).await {
+                Ok(direct) => Some(Arc::new(direct)),
+                Err(why) => {
+                    log::debug!("GETs of s3://{} go through the SDK: {why}", options.bucket);
+                    None
+                }
+            };
         Ok(S3 {
             client,
             credential_source: source.clone(),

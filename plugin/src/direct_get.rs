@@ -33,10 +33,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::checksum::Additional;
+use crate::http_client::{hyper_client, tls_config, Trust};
 use crate::metadata::ChecksumAlgorithm;
 use crate::retry::{timed_out, Attempt};
 use crate::s3_errors::{self, Failure};
@@ -78,6 +78,7 @@ pub struct GetSpec<'a> {
 /// Where a job's requests go, as the SDK's endpoint resolver needs it.
 pub struct EndpointSettings<'a> {
     pub bucket: &'a str,
+    pub region: String,
     /// The `endpoint` option, or the shared configuration's endpoint URL.
     pub endpoint: Option<&'a str>,
     pub path_style: bool,
@@ -112,16 +113,15 @@ pub struct DirectResponse {
 }
 
 impl DirectGet {
-    /// The direct GET for `bucket` on the endpoint `config` resolves it to, or `None` (with
-    /// the reason, for the debug log) where the SDK must keep doing it.
+    /// The direct GET for the bucket on the endpoint the SDK resolves it to, or the reason (for
+    /// the debug log) why the SDK must keep doing it.
     pub async fn new(
-        config: &aws_sdk_s3::Config,
         target: EndpointSettings<'_>,
         credentials: SharedCredentialsProvider,
         tls: Option<&rustls::ClientConfig>,
         connect_timeout: Duration,
     ) -> Result<DirectGet, String> {
-        let region = config.region().map(|r| r.to_string()).ok_or("no region")?;
+        let region = target.region;
         let bucket = target.bucket;
         let params = Params::builder()
             .bucket(bucket)
@@ -151,21 +151,10 @@ impl DirectGet {
         let tls = match tls {
             Some(config) => config.clone(),
             // Plain HTTP needs no roots (loading the system's costs milliseconds per job).
-            None if base.starts_with("http://") => no_roots_config()?,
-            None => native_roots_config()?,
+            None if base.starts_with("http://") => tls_config(&Trust::PlainHttp)?,
+            None => tls_config(&Trust::System)?,
         };
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        tcp.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
+        let client = hyper_client(tls, connect_timeout);
         Ok(DirectGet {
             bucket: bucket.to_string(),
             base,
@@ -351,31 +340,6 @@ fn sigv4_region(schemes: Option<&Document>) -> Option<Option<String>> {
         Some(Document::String(region)) => Some(region.clone()),
         _ => None,
     })
-}
-
-fn no_roots_config() -> Result<rustls::ClientConfig, String> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth())
-}
-
-fn native_roots_config() -> Result<rustls::ClientConfig, String> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err("no trusted root certificates on this system".into());
-    }
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// Reads an error document (bounded; whatever arrived if it breaks off).

@@ -333,7 +333,7 @@ impl UnitTask {
                 this.get(start, end, this.spec.if_match.clone())
             })
             .await;
-        let output = match first {
+        let mut output = match first {
             Ok(output) => output,
             Err(failure) => {
                 let message = match &failure {
@@ -363,7 +363,6 @@ impl UnitTask {
             }
         };
         let etag = output.etag.clone().or_else(|| self.spec.if_match.clone());
-        let mut output = output;
         if let Some(tx) = self.head.take() {
             let meta = match self.metadata(output.meta.take(), etag.clone()).await {
                 Ok(meta) => meta,

@@ -1,6 +1,7 @@
-//! The HTTP client for endpoints with non-default TLS: a private CA bundle (`ca_file`) or
-//! verification turned off (`verify_tls=no`). The AWS SDK's own client is used otherwise; this
-//! one (hyper + rustls, like the SDK's) exists because the SDK's cannot skip verification.
+//! The plugin's HTTP clients (hyper + rustls): the SDK's for endpoints with non-default TLS (a
+//! private CA bundle, `ca_file`, or verification turned off, `verify_tls=no`, which the SDK's
+//! own client cannot do), and the direct GET's (`direct_get`). The AWS SDK's own client is used
+//! for its requests otherwise.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// How the server's certificate is checked.
 #[derive(Clone, Debug)]
 pub enum Trust {
+    /// The system's roots.
+    System,
+    /// Nothing to check: the endpoint is plain HTTP (no roots are loaded).
+    PlainHttp,
     /// The system's roots plus the certificates of a PEM bundle.
     Bundle(Vec<u8>),
     /// No verification at all (the job warns every time).
@@ -30,6 +35,30 @@ pub enum Trust {
 }
 
 type HyperClient = Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
+
+/// A pooled HTTP/1.1 client (http and https with `tls`), as every client of the plugin is set
+/// up: connect timeout, no Nagle, idle connections kept for a minute.
+pub fn hyper_client<B>(
+    tls: ClientConfig,
+    connect_timeout: Duration,
+) -> Client<hyper_rustls::HttpsConnector<TcpConnector>, B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
+    let mut tcp = TcpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(connect_timeout));
+    tcp.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(https)
+}
 
 #[derive(Clone, Debug)]
 pub struct TlsHttpClient {
@@ -47,11 +76,18 @@ pub fn tls_config(trust: &Trust) -> Result<ClientConfig, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?;
     let config = match trust {
-        Trust::Bundle(pem) => {
-            let mut roots = RootCertStore::empty();
-            for cert in rustls_native_certs_or_empty() {
-                let _ = roots.add(cert);
+        Trust::System => {
+            let roots = system_roots();
+            if roots.is_empty() {
+                return Err("no trusted root certificates on this system".into());
             }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::PlainHttp => builder
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+        Trust::Bundle(pem) => {
+            let mut roots = system_roots();
             let mut added = 0;
             for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(pem.as_slice()) {
                 let cert: CertificateDer<'static> =
@@ -74,26 +110,19 @@ pub fn tls_config(trust: &Trust) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
-fn rustls_native_certs_or_empty() -> Vec<CertificateDer<'static>> {
-    rustls_native_certs::load_native_certs().certs
+/// The system's trusted roots (none if it has none).
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    roots
 }
 
 impl TlsHttpClient {
     pub fn new(config: ClientConfig, connect_timeout: Duration, read_timeout: Duration) -> Self {
-        let mut tcp = TcpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        tcp.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
         TlsHttpClient {
-            client,
+            client: hyper_client(config, connect_timeout),
             read_timeout: Some(read_timeout),
         }
     }

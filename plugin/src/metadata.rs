@@ -389,6 +389,45 @@ mod tests {
     }
 
     #[test]
+    fn response_headers_give_the_recorded_fields() {
+        let mut h = http::HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "image/jpeg"),
+            ("cache-control", "max-age=60"),
+            ("x-amz-meta-z-k", "wert"),
+            ("x-amz-meta-a", "1"),
+            ("x-amz-storage-class", "STANDARD"),
+            ("etag", "\"0123456789abcdef0123456789abcdef\""),
+            ("x-amz-checksum-crc32c", "AAAAAA=="),
+            ("x-amz-checksum-type", "FULL_OBJECT"),
+            ("x-amz-version-id", "null"),
+            ("x-amz-server-side-encryption", "AES256"),
+            ("x-amz-tagging-count", "3"),
+            ("content-length", "10"),
+        ] {
+            h.insert(name, value.parse().unwrap());
+        }
+        let m = ObjectMeta::from_headers(&h);
+        assert_eq!(m.content_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(m.cache_control.as_deref(), Some("max-age=60"));
+        assert_eq!(
+            m.user,
+            vec![("a".into(), "1".into()), ("z-k".into(), "wert".into())]
+        );
+        assert_eq!(m.storage_class, None, "STANDARD is not recorded");
+        assert_eq!(m.etag.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            m.checksums,
+            vec![(ChecksumAlgorithm::Crc32c, "AAAAAA==".to_string())]
+        );
+        assert_eq!(m.checksum_type.as_deref(), Some("FULL_OBJECT"));
+        assert_eq!(m.version_id, None, "the null version is no version");
+        assert_eq!(m.server_side_encryption.as_deref(), Some("AES256"));
+        assert_eq!(m.tag_count, 3);
+        assert_eq!(m.content_encoding, None);
+    }
+
+    #[test]
     fn attributes_round_trip() {
         let meta = sample();
         let mut back = ObjectMeta::default();
