@@ -9,39 +9,15 @@ use integration_tests::harness::{
 };
 use integration_tests::scenario::job_id;
 
-fn x(name: &[u8], value: &[u8]) -> Xattr {
-    Xattr {
-        name: name.to_vec(),
-        value: value.to_vec(),
-    }
-}
+#[path = "../fault-plugin/src/xattr_modes.rs"]
+mod xattr_modes;
 
-/// The same attributes as `xattrs_for` in tests/fault-plugin/src/lib.rs.
+/// What the harness must store for file `i` in `mode`: the plugin's attributes, except the
+/// second file of `big` and `emptyname`, whose attributes the SDK refuses.
 fn expected(mode: &str, i: u32) -> Vec<Xattr> {
-    let name = format!("/fault/f{i}");
-    let mixed = || match i % 4 {
-        1 => Vec::new(),
-        2 => vec![
-            x(b"user.name", name.as_bytes()),
-            x(b"user.empty", b""),
-            x(b"user.bin", &(0..=255u8).collect::<Vec<_>>()),
-        ],
-        3 => (0..300u32)
-            .map(|j| {
-                x(
-                    format!("user.k{j}").as_bytes(),
-                    &vec![j as u8; (j % 7) as usize],
-                )
-            })
-            .collect(),
-        _ => vec![
-            x(b"s3.content-type", b"text/plain; charset=utf-8"),
-            x(b"bin\0\xff\x01name", b"\0"),
-        ],
-    };
     match (mode, i) {
         ("big" | "emptyname", 2) => Vec::new(),
-        _ => mixed(),
+        _ => xattr_modes::xattrs_for(mode, i),
     }
 }
 
@@ -74,9 +50,10 @@ fn echoed(report: &JobReport, file: &str) -> (Vec<(Xattr, bool)>, Option<usize>)
     for m in report.messages_of(msg::M_INFO) {
         let parts: Vec<&str> = m.split(' ').collect();
         match parts.as_slice() {
-            ["xattr", f, name, value, closed] if *f == file => {
-                got.push((x(&unhex(name), &unhex(value)), *closed == "closed=true"))
-            }
+            ["xattr", f, name, value, closed] if *f == file => got.push((
+                xattr_modes::x(&unhex(name), &unhex(value)),
+                *closed == "closed=true",
+            )),
             ["end", f, n] if *f == file => {
                 assert!(end.is_none(), "two ends for {file}");
                 assert!(got.len() == n.trim_start_matches("xattrs=").parse().unwrap());

@@ -8,6 +8,8 @@
 //! message `xattr <file> <hex name> <hex value> closed=<bool>`, and `endRestoreFile` as
 //! `end <file> xattrs=<count>`. `panic=backup_xattrs` / `panic=restore_xattr` panic there.
 
+mod xattr_modes;
+
 use std::ffi::CString;
 
 use fd_ffi::sys::{bacula, bareos};
@@ -16,6 +18,7 @@ use fd_ffi::{
     IoRequest, MessageLevel, NextFile, PluginError, PluginInfo, PluginResult, RestoreFile,
     SavePacket, Xattr,
 };
+pub use xattr_modes::xattrs_for;
 
 pub struct Fault {
     panic_in: String,
@@ -27,50 +30,6 @@ pub struct Fault {
     restoring: String,
     closed: bool,
     restored_xattrs: usize,
-}
-
-fn x(name: &[u8], value: &[u8]) -> Xattr {
-    Xattr {
-        name: name.to_vec(),
-        value: value.to_vec(),
-    }
-}
-
-/// The attributes file number `i` (1-based, name `/fault/f<i>`) gets in `mode`; the tests
-/// compute the same.
-pub fn xattrs_for(mode: &str, i: u32) -> Vec<Xattr> {
-    let name = format!("/fault/f{i}");
-    let mixed = || match i % 4 {
-        1 => Vec::new(),
-        2 => vec![
-            x(b"user.name", name.as_bytes()),
-            x(b"user.empty", b""),
-            x(b"user.bin", &(0..=255u8).collect::<Vec<_>>()),
-        ],
-        3 => (0..300u32)
-            .map(|j| {
-                x(
-                    format!("user.k{j}").as_bytes(),
-                    &vec![j as u8; (j % 7) as usize],
-                )
-            })
-            .collect(),
-        _ => vec![
-            x(b"s3.content-type", b"text/plain; charset=utf-8"),
-            x(b"bin\0\xff\x01name", b"\0"),
-        ],
-    };
-    match mode {
-        "mixed" => mixed(),
-        "big" if i == 2 => vec![
-            x(b"user.small", b"1"),
-            x(b"user.big", &vec![b'b'; 1536 * 1024]),
-        ],
-        "big" => mixed(),
-        "emptyname" if i == 2 => vec![x(b"user.a", b"1"), x(b"", b"2")],
-        "emptyname" => mixed(),
-        _ => Vec::new(),
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
