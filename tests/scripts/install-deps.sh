@@ -25,36 +25,8 @@ APT_PACKAGES=(
 
 log() { echo "install-deps: $*" >&2; }
 
-if [[ $(id -u) -eq 0 ]]; then
-	SUDO=()
-elif command -v sudo >/dev/null; then
-	SUDO=(sudo -n)
-else
-	SUDO=()
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-APT_OPTS=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3 -q -y)
-apt_updated=false
-
-apt_install() {
-	if [[ $(id -u) -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
-		log "need root or sudo to install: $*"
-		exit 1
-	fi
-	if ! $apt_updated; then
-		log "apt-get update"
-		"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" update </dev/null
-		apt_updated=true
-	fi
-	log "apt-get install $*"
-	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install \
-		--no-install-recommends "$@" </dev/null
-}
-
-is_installed() {
-	[[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
+# shellcheck source=tests/scripts/install-lib.sh
+. "$ROOT/tests/scripts/install-lib.sh"
 
 # --- Debian packages -------------------------------------------------------------------------
 start=$SECONDS
@@ -76,23 +48,7 @@ elif [[ -x "$VENV/bin/python" ]] && moto_ok "$VENV/bin/python"; then
 	: # already in the project venv
 else
 	start=$SECONDS
-	log "pip install '$MOTO_REQ' into $(command -v python3)"
-	if python3 -m pip install --quiet "$MOTO_REQ" </dev/null && moto_ok python3; then
-		# pyenv installs console scripts (moto_server) behind shims that need a rehash.
-		if command -v pyenv >/dev/null; then pyenv rehash || true; fi
-	else
-		# e.g. Debian's own python3 refuses (PEP 668, externally managed): use a venv.
-		log "falling back to a venv in $VENV"
-		if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
-			apt_install python3-venv
-		fi
-		python3 -m venv "$VENV"
-		"$VENV/bin/python" -m pip install --quiet "$MOTO_REQ" </dev/null
-		moto_ok "$VENV/bin/python" || {
-			log "moto is still not importable from $VENV"
-			exit 1
-		}
-	fi
+	pip_install "$VENV" moto_ok "$MOTO_REQ"
 	log "moto installed in $((SECONDS - start))s"
 fi
 
