@@ -650,17 +650,7 @@ fn run_ours(ctx: &Ctx, t: &Target, wl: &Workload, creds: &Path, extra: &str) -> 
                     _ => (wl.objects, 0),
                 };
                 if !m.ok() {
-                    row.note = format!(
-                        "FAILED (exit {:?}{}): {}",
-                        m.code,
-                        if m.timed_out { ", timed out" } else { "" },
-                        m.stderr_tail
-                            .lines()
-                            .rev()
-                            .take(5)
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                    );
+                    row.note = m.failure(5);
                 } else if files != want_files || bytes != wl.bytes || unchanged != want_unchanged {
                     row.note = format!(
                         "WRONG: saved {files} files / {bytes} bytes / {unchanged} unchanged, \
@@ -752,17 +742,7 @@ fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
                 row.foreign_cpu = (busy - m.cpu - row.server_cpu).max(0.0);
                 let mut problem = None;
                 if !m.ok() {
-                    problem = Some(format!(
-                        "FAILED (exit {:?}{}): {}",
-                        m.code,
-                        if m.timed_out { ", timed out" } else { "" },
-                        m.stderr_tail
-                            .lines()
-                            .rev()
-                            .take(3)
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                    ));
+                    problem = Some(m.failure(3));
                 } else if let Some(d) = &p.dest {
                     let (files, bytes) = tree_size(d);
                     if files != p.objects || bytes != p.bytes {

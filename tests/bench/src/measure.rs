@@ -30,6 +30,21 @@ impl Measured {
     pub fn ok(&self) -> bool {
         self.code == Some(0) && !self.timed_out
     }
+
+    /// A failed run in words: its exit, and the last `lines` lines of its stderr (last first).
+    pub fn failure(&self, lines: usize) -> String {
+        format!(
+            "FAILED (exit {:?}{}): {}",
+            self.code,
+            if self.timed_out { ", timed out" } else { "" },
+            self.stderr_tail
+                .lines()
+                .rev()
+                .take(lines)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    }
 }
 
 /// What to do with the child's stdout.

@@ -294,62 +294,33 @@ pub fn runs(peers: &Peers, t: &Target, wl: &Workload, work: &Path, tune: &Tuning
             let key = wl.key.as_deref().expect("a big workload names its key");
             if let Some(p) = &peers.s5cmd {
                 let env = aws_env(t, work, "aws-default.conf");
-                let mut r = base("s5cmd", "s5cmd cat".into(), p);
-                r.args = vec![
-                    "--endpoint-url".into(),
-                    ep.clone(),
-                    "cat".into(),
-                    format!("s3://{b}/{key}"),
-                ];
-                r.env = env.clone();
-                v.push(r);
-                let mut r = base(
-                    "s5cmd",
-                    format!("s5cmd cat (concurrency {})", tune.s5cmd_concurrency),
-                    p,
-                );
-                r.args = vec![
-                    "--endpoint-url".into(),
-                    ep.clone(),
-                    "cat".into(),
-                    "--concurrency".into(),
-                    tune.s5cmd_concurrency.to_string(),
-                    "--part-size".into(),
-                    "8".into(),
-                    format!("s3://{b}/{key}"),
-                ];
-                r.env = env.clone();
-                v.push(r);
-                let mut r = base("s5cmd", "s5cmd cp → tmpfs".into(), p);
-                r.args = vec![
-                    "--endpoint-url".into(),
-                    ep.clone(),
-                    "cp".into(),
-                    format!("s3://{b}/{key}"),
-                    format!("{}/", dest.display()),
-                ];
-                r.env = env.clone();
-                r.dest = Some(dest.clone());
-                v.push(r);
-                let mut r = base(
-                    "s5cmd",
-                    format!("s5cmd cp → tmpfs (concurrency {})", tune.s5cmd_concurrency),
-                    p,
-                );
-                r.args = vec![
-                    "--endpoint-url".into(),
-                    ep.clone(),
-                    "cp".into(),
-                    "--concurrency".into(),
-                    tune.s5cmd_concurrency.to_string(),
-                    "--part-size".into(),
-                    "8".into(),
-                    format!("s3://{b}/{key}"),
-                    format!("{}/", dest.display()),
-                ];
-                r.env = env;
-                r.dest = Some(dest.clone());
-                v.push(r);
+                // cat and cp → tmpfs, each with the default and the tuned concurrency.
+                for (verb, what) in [("cat", "s5cmd cat"), ("cp", "s5cmd cp → tmpfs")] {
+                    for tuned in [false, true] {
+                        let label = if tuned {
+                            format!("{what} (concurrency {})", tune.s5cmd_concurrency)
+                        } else {
+                            what.to_string()
+                        };
+                        let mut r = base("s5cmd", label, p);
+                        r.args = vec!["--endpoint-url".into(), ep.clone(), verb.into()];
+                        if tuned {
+                            r.args.extend([
+                                "--concurrency".into(),
+                                tune.s5cmd_concurrency.to_string(),
+                                "--part-size".into(),
+                                "8".into(),
+                            ]);
+                        }
+                        r.args.push(format!("s3://{b}/{key}"));
+                        if verb == "cp" {
+                            r.args.push(format!("{}/", dest.display()));
+                            r.dest = Some(dest.clone());
+                        }
+                        r.env = env.clone();
+                        v.push(r);
+                    }
+                }
             }
             if let Some(p) = &peers.rclone {
                 let env = rclone_env(t, work);
