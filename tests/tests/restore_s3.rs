@@ -636,16 +636,12 @@ fn versions_of(client: &Client, bucket: &str) -> Vec<(String, bool, Option<Strin
 /// marker (names that sort by time), an Incremental picks up new versions, and a restore with
 /// as_of rebuilds the bucket as it was at that moment; one chosen version of one key goes back
 /// to its key.
-#[test]
-fn ceph_versioned_bucket_restored_to_a_point_in_time() {
+fn enable_versioning(client: &Client, bucket: &str) {
     use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    let server = servers::ceph();
-    let fx = BucketFixture::new(server, "versions");
-    let client = server.client();
     block_on(
         client
             .put_bucket_versioning()
-            .bucket(&fx.bucket)
+            .bucket(bucket)
             .versioning_configuration(
                 VersioningConfiguration::builder()
                     .status(BucketVersioningStatus::Enabled)
@@ -654,6 +650,14 @@ fn ceph_versioned_bucket_restored_to_a_point_in_time() {
             .send(),
     )
     .unwrap();
+}
+
+#[test]
+fn ceph_versioned_bucket_restored_to_a_point_in_time() {
+    let server = servers::ceph();
+    let fx = BucketFixture::new(server, "versions");
+    let client = server.client();
+    enable_versioning(&client, &fx.bucket);
     let tick = || std::thread::sleep(std::time::Duration::from_millis(1100));
     server.put(&fx.bucket, "a", b"a-1".to_vec());
     server.put(&fx.bucket, "b", b"b-1".to_vec());
@@ -744,18 +748,7 @@ fn ceph_versioned_bucket_restored_to_a_point_in_time() {
     // Everything, no as_of, into a versioned bucket: the history replays, the current state is
     // today's (a-3, c-2; b and gone deleted).
     let target = server.unique_bucket("versions-all");
-    block_on(
-        client
-            .put_bucket_versioning()
-            .bucket(&target)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
+    enable_versioning(&client, &target);
     let r = harness::restore(&restore_spec(Flavour::Bareos, &target), &all);
     assert_ok(&r);
     let mut keys = list(&client, &target);
