@@ -44,7 +44,7 @@ options of `all`:
   --ceph-big SIZE     size of the big object on Ceph (default 1GiB; 0 skips)
   --ceph-4k N         4 KiB objects on Ceph (default 2000; seeding takes ~1 s per 300)
   --ceph-1k N         1 KiB objects on Ceph (default 2000)
-  --repeat N          runs per tool and workload, best kept (default 1)
+  --repeat N          rounds per workload (each runs every tool once), best kept (default 1)
   --markdown FILE     also write the report there
   --s5cmd-workers N   tuned s5cmd --numworkers (default 32)
   --rclone-transfers N  rclone --transfers (default 32)
@@ -564,7 +564,8 @@ struct Ctx {
     repeat: u32,
 }
 
-fn run_ours(ctx: &Ctx, t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
+/// One run of ours (default options, or with `extra` options appended).
+fn run_ours(t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
     let exe = std::env::current_exe().expect("current_exe");
     let command = format!(
         "s3:bucket={}:endpoint={}:region={}:credentials_file={}:profile=bench{extra}",
@@ -582,94 +583,85 @@ fn run_ours(ctx: &Ctx, t: &Target, wl: &Workload, creds: &Path, extra: &str) -> 
     } else {
         format!("s3-fd (ours, {})", extra.trim_start_matches(':'))
     };
-    let mut best: Option<Row> = None;
-    for _ in 0..ctx.repeat {
-        pause();
-        let mut cmd = Command::new(&exe);
-        cmd.args([
-            "run-one",
-            "--command",
-            &command,
-            "--level",
-            level,
-            "--since",
-            &since.to_string(),
-        ])
-        .env("HARNESS_NO_BUILD", "1");
-        let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
-        let s0 = measure::procs_cpu(&t.server_pids);
-        let busy0 = measure::machine_busy();
-        let m = measure::run(&mut cmd, Stdout::Keep, Duration::from_secs(1200));
-        let busy = measure::machine_busy() - busy0;
-        let s1 = measure::procs_cpu(&t.server_pids);
-        let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
-        let mut row = Row {
-            target: t.name.clone(),
-            workload: wl.clone(),
-            tool: tool.clone(),
-            ours: true,
-            objects: wl.objects,
-            bytes: wl.bytes,
-            wall: 0.0,
-            client_cpu: 0.0,
-            server_cpu: s1 - s0,
-            rss_kib: 0,
-            ok: false,
-            note: String::new(),
-            requests: stats_delta(&stats0, &stats1),
-            foreign_cpu: 0.0,
-            job_wall: None,
-            job_cpu: None,
-            hwm_before_kib: None,
-            command: format!("s3fd-bench run-one --level {level} --command '{command}'"),
-        };
-        match m {
-            Err(e) => row.note = format!("could not run: {e}"),
-            Ok(m) => {
-                row.wall = m.wall.as_secs_f64();
-                row.client_cpu = m.cpu;
-                row.rss_kib = m.maxrss_kib;
-                row.foreign_cpu = (busy - row.client_cpu - row.server_cpu).max(0.0);
-                let out = String::from_utf8_lossy(&m.stdout);
-                let line = out
-                    .lines()
-                    .find(|l| l.starts_with("RESULT "))
-                    .unwrap_or_default();
-                let num = |k: &str| field(line, k).and_then(|v| v.parse::<f64>().ok());
-                row.job_wall = num("job_wall");
-                row.job_cpu = num("job_cpu");
-                row.hwm_before_kib = num("hwm_before_kib").map(|v| v as u64);
-                if let Some(h) = num("hwm_kib") {
-                    row.rss_kib = h as u64;
-                }
-                let files = num("files").unwrap_or(0.0) as u64;
-                let bytes = num("bytes").unwrap_or(0.0) as u64;
-                let unchanged = num("unchanged").unwrap_or(0.0) as u64;
-                let (want_files, want_unchanged) = match wl.kind {
-                    Kind::Listing => (0, wl.objects),
-                    _ => (wl.objects, 0),
-                };
-                if !m.ok() {
-                    row.note = m.failure(5);
-                } else if files != want_files || bytes != wl.bytes || unchanged != want_unchanged {
-                    row.note = format!(
-                        "WRONG: saved {files} files / {bytes} bytes / {unchanged} unchanged, \
-                         expected {want_files} / {} / {want_unchanged}",
-                        wl.bytes
-                    );
-                } else {
-                    row.ok = true;
-                }
+    pause();
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "run-one",
+        "--command",
+        &command,
+        "--level",
+        level,
+        "--since",
+        &since.to_string(),
+    ])
+    .env("HARNESS_NO_BUILD", "1");
+    let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let s0 = measure::procs_cpu(&t.server_pids);
+    let busy0 = measure::machine_busy();
+    let m = measure::run(&mut cmd, Stdout::Keep, Duration::from_secs(1200));
+    let busy = measure::machine_busy() - busy0;
+    let s1 = measure::procs_cpu(&t.server_pids);
+    let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let mut row = Row {
+        target: t.name.clone(),
+        workload: wl.clone(),
+        tool: tool.clone(),
+        ours: true,
+        objects: wl.objects,
+        bytes: wl.bytes,
+        wall: 0.0,
+        client_cpu: 0.0,
+        server_cpu: s1 - s0,
+        rss_kib: 0,
+        ok: false,
+        note: String::new(),
+        requests: stats_delta(&stats0, &stats1),
+        foreign_cpu: 0.0,
+        job_wall: None,
+        job_cpu: None,
+        hwm_before_kib: None,
+        command: format!("s3fd-bench run-one --level {level} --command '{command}'"),
+    };
+    match m {
+        Err(e) => row.note = format!("could not run: {e}"),
+        Ok(m) => {
+            row.wall = m.wall.as_secs_f64();
+            row.client_cpu = m.cpu;
+            row.rss_kib = m.maxrss_kib;
+            row.foreign_cpu = (busy - row.client_cpu - row.server_cpu).max(0.0);
+            let out = String::from_utf8_lossy(&m.stdout);
+            let line = out
+                .lines()
+                .find(|l| l.starts_with("RESULT "))
+                .unwrap_or_default();
+            let num = |k: &str| field(line, k).and_then(|v| v.parse::<f64>().ok());
+            row.job_wall = num("job_wall");
+            row.job_cpu = num("job_cpu");
+            row.hwm_before_kib = num("hwm_before_kib").map(|v| v as u64);
+            if let Some(h) = num("hwm_kib") {
+                row.rss_kib = h as u64;
+            }
+            let files = num("files").unwrap_or(0.0) as u64;
+            let bytes = num("bytes").unwrap_or(0.0) as u64;
+            let unchanged = num("unchanged").unwrap_or(0.0) as u64;
+            let (want_files, want_unchanged) = match wl.kind {
+                Kind::Listing => (0, wl.objects),
+                _ => (wl.objects, 0),
+            };
+            if !m.ok() {
+                row.note = m.failure(5);
+            } else if files != want_files || bytes != wl.bytes || unchanged != want_unchanged {
+                row.note = format!(
+                    "WRONG: saved {files} files / {bytes} bytes / {unchanged} unchanged, \
+                     expected {want_files} / {} / {want_unchanged}",
+                    wl.bytes
+                );
+            } else {
+                row.ok = true;
             }
         }
-        report::progress(&row);
-        let slow = row.wall > SLOW_RUN;
-        best = Some(keep_best(best, row));
-        if slow {
-            break;
-        }
     }
-    best.expect("repeat >= 1")
+    row
 }
 
 /// Runs longer than this (seconds) are not repeated.
@@ -682,104 +674,126 @@ fn keep_best(best: Option<Row>, row: Row) -> Row {
     }
 }
 
+/// One run of a peer.
 fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
-    let mut best: Option<Row> = None;
-    for _ in 0..ctx.repeat {
-        if let Some(d) = &p.dest {
-            reset_dir(d);
-        }
-        pause();
-        let exe = std::env::current_exe().expect("current_exe");
-        let rusage_file = ctx.work.join("peer-rusage");
-        let _ = std::fs::remove_file(&rusage_file);
-        let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
-        let s0 = measure::procs_cpu(&t.server_pids);
-        let busy0 = measure::machine_busy();
-        let m = measure::run(
-            &mut p.command(Some((&exe, &rusage_file))),
-            p.stdout,
-            Duration::from_secs(1800),
-        );
-        let busy = measure::machine_busy() - busy0;
-        let s1 = measure::procs_cpu(&t.server_pids);
-        let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
-        let mut row = Row {
-            target: t.name.clone(),
-            workload: wl.clone(),
-            tool: p.label.clone(),
-            ours: false,
-            objects: p.objects,
-            bytes: p.bytes,
-            wall: 0.0,
-            client_cpu: 0.0,
-            server_cpu: s1 - s0,
-            rss_kib: 0,
-            ok: false,
-            note: p.note.clone(),
-            requests: stats_delta(&stats0, &stats1),
-            foreign_cpu: 0.0,
-            job_wall: None,
-            job_cpu: None,
-            hwm_before_kib: None,
-            command: p.shell_line(),
-        };
-        match m {
-            Err(e) => row.note = format!("could not run: {e}"),
-            Ok(m) => {
-                row.wall = m.wall.as_secs_f64();
-                row.client_cpu = m.cpu;
-                row.rss_kib = m.maxrss_kib;
-                // The peer's own figures, from the launcher (its process tree only).
-                if let Ok(text) = std::fs::read_to_string(&rusage_file) {
-                    let line = text.trim();
-                    if let Some(c) = field(line, "cpu").and_then(|v| v.parse().ok()) {
-                        row.client_cpu = c;
-                    }
-                    if let Some(r) = field(line, "maxrss_kib").and_then(|v| v.parse().ok()) {
-                        row.rss_kib = r;
-                    }
+    if let Some(d) = &p.dest {
+        reset_dir(d);
+    }
+    pause();
+    let exe = std::env::current_exe().expect("current_exe");
+    let rusage_file = ctx.work.join("peer-rusage");
+    let _ = std::fs::remove_file(&rusage_file);
+    let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let s0 = measure::procs_cpu(&t.server_pids);
+    let busy0 = measure::machine_busy();
+    let m = measure::run(
+        &mut p.command(Some((&exe, &rusage_file))),
+        p.stdout,
+        Duration::from_secs(1800),
+    );
+    let busy = measure::machine_busy() - busy0;
+    let s1 = measure::procs_cpu(&t.server_pids);
+    let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let mut row = Row {
+        target: t.name.clone(),
+        workload: wl.clone(),
+        tool: p.label.clone(),
+        ours: false,
+        objects: p.objects,
+        bytes: p.bytes,
+        wall: 0.0,
+        client_cpu: 0.0,
+        server_cpu: s1 - s0,
+        rss_kib: 0,
+        ok: false,
+        note: p.note.clone(),
+        requests: stats_delta(&stats0, &stats1),
+        foreign_cpu: 0.0,
+        job_wall: None,
+        job_cpu: None,
+        hwm_before_kib: None,
+        command: p.shell_line(),
+    };
+    match m {
+        Err(e) => row.note = format!("could not run: {e}"),
+        Ok(m) => {
+            row.wall = m.wall.as_secs_f64();
+            row.client_cpu = m.cpu;
+            row.rss_kib = m.maxrss_kib;
+            // The peer's own figures, from the launcher (its process tree only).
+            if let Ok(text) = std::fs::read_to_string(&rusage_file) {
+                let line = text.trim();
+                if let Some(c) = field(line, "cpu").and_then(|v| v.parse().ok()) {
+                    row.client_cpu = c;
                 }
-                row.foreign_cpu = (busy - m.cpu - row.server_cpu).max(0.0);
-                let mut problem = None;
-                if !m.ok() {
-                    problem = Some(m.failure(3));
-                } else if let Some(d) = &p.dest {
-                    let (files, bytes) = tree_size(d);
-                    if files != p.objects || bytes != p.bytes {
-                        problem = Some(format!(
-                            "WRONG: wrote {files} files / {bytes} bytes, expected {} / {}",
-                            p.objects, p.bytes
-                        ));
-                    }
-                } else if p.stdout == Stdout::CountLines && m.stdout_lines < p.objects {
-                    problem = Some(format!(
-                        "WRONG: listed {} lines, expected {}",
-                        m.stdout_lines, p.objects
-                    ));
-                }
-                match problem {
-                    Some(why) => {
-                        row.note = if row.note.is_empty() {
-                            why
-                        } else {
-                            format!("{why}; {}", row.note)
-                        }
-                    }
-                    None => row.ok = true,
+                if let Some(r) = field(line, "maxrss_kib").and_then(|v| v.parse().ok()) {
+                    row.rss_kib = r;
                 }
             }
-        }
-        if let Some(d) = &p.dest {
-            reset_dir(d);
-        }
-        report::progress(&row);
-        let slow = row.wall > SLOW_RUN;
-        best = Some(keep_best(best, row));
-        if slow {
-            break;
+            row.foreign_cpu = (busy - m.cpu - row.server_cpu).max(0.0);
+            let mut problem = None;
+            if !m.ok() {
+                problem = Some(m.failure(3));
+            } else if let Some(d) = &p.dest {
+                let (files, bytes) = tree_size(d);
+                if files != p.objects || bytes != p.bytes {
+                    problem = Some(format!(
+                        "WRONG: wrote {files} files / {bytes} bytes, expected {} / {}",
+                        p.objects, p.bytes
+                    ));
+                }
+            } else if p.stdout == Stdout::CountLines && m.stdout_lines < p.objects {
+                problem = Some(format!(
+                    "WRONG: listed {} lines, expected {}",
+                    m.stdout_lines, p.objects
+                ));
+            }
+            match problem {
+                Some(why) => {
+                    row.note = if row.note.is_empty() {
+                        why
+                    } else {
+                        format!("{why}; {}", row.note)
+                    }
+                }
+                None => row.ok = true,
+            }
         }
     }
-    best.expect("repeat >= 1")
+    if let Some(d) = &p.dest {
+        reset_dir(d);
+    }
+    row
+}
+
+/// One measured tool of a workload.
+enum Runner<'a> {
+    /// Ours, with these options appended to the defaults.
+    Ours(&'a str),
+    Peer(peers::PeerRun),
+}
+
+/// Runs every tool of a workload `ctx.repeat` times in rounds (each round runs each tool once,
+/// in the same order), so that a slow spell of the machine falls on every tool alike; the
+/// fastest run of each tool is kept. A run longer than [`SLOW_RUN`] is not repeated.
+fn run_rounds(ctx: &Ctx, t: &Target, wl: &Workload, creds: &Path, runners: &[Runner]) -> Vec<Row> {
+    let mut best: Vec<Option<Row>> = runners.iter().map(|_| None).collect();
+    let mut slow = vec![false; runners.len()];
+    for _ in 0..ctx.repeat {
+        for (i, runner) in runners.iter().enumerate() {
+            if slow[i] {
+                continue;
+            }
+            let row = match runner {
+                Runner::Ours(extra) => run_ours(t, wl, creds, extra),
+                Runner::Peer(p) => run_peer(ctx, t, wl, p),
+            };
+            report::progress(&row);
+            slow[i] = row.wall > SLOW_RUN;
+            best[i] = Some(keep_best(best[i].take(), row));
+        }
+    }
+    best.into_iter().flatten().collect()
 }
 
 fn cmd_all(args: &[String]) -> i32 {
@@ -891,12 +905,16 @@ fn all(args: &[String]) -> Result<(), String> {
         let creds = write_credentials(&ctx.work, t)?;
         for wl in wls.iter().filter(|w| workloads.contains(&w.id)) {
             eprintln!("[bench] == {} on {} ==", wl.title, t.name);
-            for extra in &ours_variants {
-                rows.push(run_ours(&ctx, t, wl, &creds, extra));
-            }
-            for p in peers::runs(&peers, t, wl, &ctx.work, &tune) {
-                rows.push(run_peer(&ctx, t, wl, &p));
-            }
+            let runners: Vec<Runner> = ours_variants
+                .iter()
+                .map(|extra| Runner::Ours(extra))
+                .chain(
+                    peers::runs(&peers, t, wl, &ctx.work, &tune)
+                        .into_iter()
+                        .map(Runner::Peer),
+                )
+                .collect();
+            rows.extend(run_rounds(&ctx, t, wl, &creds, &runners));
         }
     }
     let text = report::markdown(&machine, &rows, started.elapsed(), args);
