@@ -1,11 +1,14 @@
 /*
  * floor: what a data flow costs at least, without any S3 client library.
  *
- * Reads one object from memory-s3 (which accepts unsigned requests) in one of two ways and
+ * Reads one object from memory-s3 (which accepts unsigned requests) in one of three ways and
  * prints the process's CPU seconds per GiB and MiB/s:
  *
  *   --single           one GET, the consumer reads the socket straight into its buffer
  *                      (what `rclone cat > /dev/null` does: one copy per byte);
+ *   --lend             one GET, read by another thread straight into the consumer's buffer,
+ *                      which the consumer lends it for each read (one copy, two thread
+ *                      hand-overs per read);
  *   --parts N          N threads fetch ranged parts of --part-size bytes into buffers, at most
  *                      N parts (N x part size bytes) ahead; the consumer copies them in order
  *                      into its buffer (the plugin's design: parallel parts delivered in order
@@ -16,6 +19,7 @@
  *   cc -O2 -pthread -o /tmp/floor tests/bench/floor.c
  *   /tmp/floor 127.0.0.1 9000 big obj-0 1073741824 --parts 8 --part-size 8388608
  *   /tmp/floor 127.0.0.1 9000 big obj-0 1073741824 --single
+ *   /tmp/floor 127.0.0.1 9000 big obj-0 1073741824 --lend
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,7 +37,7 @@
 static const char *host, *bucket, *key;
 static int port;
 static long long size, part_size = 8 << 20;
-static int nparts_inflight, single;
+static int nparts_inflight, single, lend;
 static size_t read_size = 262144;
 
 static void die(const char *what) {
@@ -92,6 +96,47 @@ static double cpu_now(void) {
 	return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+/* --lend: the consumer's buffer, lent to the reading thread one read at a time. */
+static char *lent;
+static size_t lent_len;
+static ssize_t lent_got;
+static int lent_posted, lent_done;
+static pthread_mutex_t lend_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lend_cv = PTHREAD_COND_INITIALIZER;
+
+static void *lend_reader(void *arg) {
+	int c = *(int *)arg;
+	for (;;) {
+		pthread_mutex_lock(&lend_mu);
+		while (!lent_posted) pthread_cond_wait(&lend_cv, &lend_mu);
+		lent_posted = 0;
+		char *buf = lent;
+		size_t len = lent_len;
+		pthread_mutex_unlock(&lend_mu);
+		if (!buf) return NULL;
+		ssize_t r = recv(c, buf, len, 0);
+		pthread_mutex_lock(&lend_mu);
+		lent_got = r;
+		lent_done = 1;
+		pthread_cond_broadcast(&lend_cv);
+		pthread_mutex_unlock(&lend_mu);
+	}
+}
+
+/* Lends `buf` to the reading thread for one read. */
+static ssize_t lend_read(char *buf, size_t len) {
+	pthread_mutex_lock(&lend_mu);
+	lent = buf;
+	lent_len = len;
+	lent_posted = 1;
+	lent_done = 0;
+	pthread_cond_broadcast(&lend_cv);
+	while (buf && !lent_done) pthread_cond_wait(&lend_cv, &lend_mu);
+	ssize_t r = lent_got;
+	pthread_mutex_unlock(&lend_mu);
+	return r;
+}
+
 /* --parts: one slot per part in flight. */
 struct slot {
 	char *buf;
@@ -139,7 +184,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
 	if (argc < 7) {
-		fprintf(stderr, "usage: floor HOST PORT BUCKET KEY SIZE --single | --parts N [--part-size B] [--read-size B]\n");
+		fprintf(stderr, "usage: floor HOST PORT BUCKET KEY SIZE --single | --lend | --parts N [--part-size B] [--read-size B]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -149,6 +194,7 @@ int main(int argc, char **argv) {
 	size = atoll(argv[5]);
 	for (int i = 6; i < argc; i++) {
 		if (!strcmp(argv[i], "--single")) single = 1;
+		else if (!strcmp(argv[i], "--lend")) single = lend = 1;
 		else if (!strcmp(argv[i], "--parts") && i + 1 < argc) nparts_inflight = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--part-size") && i + 1 < argc) part_size = atoll(argv[++i]);
 		else if (!strcmp(argv[i], "--read-size") && i + 1 < argc) read_size = atoll(argv[++i]);
@@ -158,7 +204,7 @@ int main(int argc, char **argv) {
 		}
 	}
 	if (!single && nparts_inflight < 1) {
-		fprintf(stderr, "floor: --single or --parts N\n");
+		fprintf(stderr, "floor: --single, --lend or --parts N\n");
 		return 2;
 	}
 	char *dst = malloc(read_size);
@@ -171,12 +217,18 @@ int main(int argc, char **argv) {
 		int c = connect_to();
 		size_t nextra;
 		long long len = get(c, 0, 0, dst, &nextra);
+		pthread_t reader;
+		if (lend) pthread_create(&reader, NULL, lend_reader, &c);
 		total = nextra;
 		while (total < len) {
 			size_t want = len - total > (long long)read_size ? read_size : (size_t)(len - total);
-			ssize_t r = recv(c, dst, want, 0);
+			ssize_t r = lend ? lend_read(dst, want) : recv(c, dst, want, 0);
 			if (r <= 0) die("recv");
 			total += r;
+		}
+		if (lend) {
+			lend_read(NULL, 0);
+			pthread_join(reader, NULL);
 		}
 	} else {
 		total_parts = (size + part_size - 1) / part_size;
@@ -213,6 +265,6 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	printf("floor %s: %lld bytes, %.1f MiB/s, %.2f CPU-s/GiB\n",
-	       single ? "single stream" : "parallel parts", total, total / 1048576.0 / wall, cpu / gib);
+	       lend ? "lent buffer" : single ? "single stream" : "parallel parts", total, total / 1048576.0 / wall, cpu / gib);
 	return 0;
 }

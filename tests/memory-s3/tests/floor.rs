@@ -1,5 +1,5 @@
 //! The bench's C reference of the data flow (`tests/bench/floor.c`, see docs/benchmarks.md)
-//! builds and reads every byte of an object from memory-s3, in both of its modes.
+//! builds and reads every byte of an object from memory-s3, in each of its modes.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,7 +24,7 @@ fn build_floor() -> PathBuf {
 }
 
 #[test]
-fn the_c_floor_reads_every_byte_in_both_modes() {
+fn the_c_floor_reads_every_byte_in_each_mode() {
     let floor = build_floor();
     let spec = parse_bucket(&format!("floor:1x{SIZE}")).unwrap();
     let server = memory_s3::spawn(
@@ -39,6 +39,7 @@ fn the_c_floor_reads_every_byte_in_both_modes() {
     let port = server.addr.port().to_string();
     for mode in [
         vec!["--single"],
+        vec!["--lend"],
         vec!["--parts", "3", "--part-size", "3145728"],
     ] {
         let out = Command::new(&floor)
