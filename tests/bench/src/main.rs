@@ -564,6 +564,30 @@ struct Ctx {
     repeat: u32,
 }
 
+/// What is measured around one child run: the server's CPU, the machine's busy CPU and, on
+/// memory-s3, the requests the run made.
+struct Around {
+    server_cpu: f64,
+    busy: f64,
+    requests: Option<String>,
+}
+
+fn measured<T>(t: &Target, run: impl FnOnce() -> T) -> (T, Around) {
+    let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let s0 = measure::procs_cpu(&t.server_pids);
+    let busy0 = measure::machine_busy();
+    let out = run();
+    let busy = measure::machine_busy() - busy0;
+    let s1 = measure::procs_cpu(&t.server_pids);
+    let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let around = Around {
+        server_cpu: s1 - s0,
+        busy,
+        requests: stats_delta(&stats0, &stats1),
+    };
+    (out, around)
+}
+
 /// One run of ours (default options, or with `extra` options appended).
 fn run_ours(t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
     let exe = std::env::current_exe().expect("current_exe");
@@ -595,13 +619,9 @@ fn run_ours(t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
         &since.to_string(),
     ])
     .env("HARNESS_NO_BUILD", "1");
-    let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
-    let s0 = measure::procs_cpu(&t.server_pids);
-    let busy0 = measure::machine_busy();
-    let m = measure::run(&mut cmd, Stdout::Keep, Duration::from_secs(1200));
-    let busy = measure::machine_busy() - busy0;
-    let s1 = measure::procs_cpu(&t.server_pids);
-    let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let (m, around) = measured(t, || {
+        measure::run(&mut cmd, Stdout::Keep, Duration::from_secs(1200))
+    });
     let mut row = Row {
         target: t.name.clone(),
         workload: wl.clone(),
@@ -611,11 +631,11 @@ fn run_ours(t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
         bytes: wl.bytes,
         wall: 0.0,
         client_cpu: 0.0,
-        server_cpu: s1 - s0,
+        server_cpu: around.server_cpu,
         rss_kib: 0,
         ok: false,
         note: String::new(),
-        requests: stats_delta(&stats0, &stats1),
+        requests: around.requests,
         foreign_cpu: 0.0,
         job_wall: None,
         job_cpu: None,
@@ -628,7 +648,7 @@ fn run_ours(t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
             row.wall = m.wall.as_secs_f64();
             row.client_cpu = m.cpu;
             row.rss_kib = m.maxrss_kib;
-            row.foreign_cpu = (busy - row.client_cpu - row.server_cpu).max(0.0);
+            row.foreign_cpu = (around.busy - row.client_cpu - row.server_cpu).max(0.0);
             let out = String::from_utf8_lossy(&m.stdout);
             let line = out
                 .lines()
@@ -683,17 +703,13 @@ fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
     let exe = std::env::current_exe().expect("current_exe");
     let rusage_file = ctx.work.join("peer-rusage");
     let _ = std::fs::remove_file(&rusage_file);
-    let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
-    let s0 = measure::procs_cpu(&t.server_pids);
-    let busy0 = measure::machine_busy();
-    let m = measure::run(
-        &mut p.command(Some((&exe, &rusage_file))),
-        p.stdout,
-        Duration::from_secs(1800),
-    );
-    let busy = measure::machine_busy() - busy0;
-    let s1 = measure::procs_cpu(&t.server_pids);
-    let stats1 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
+    let (m, around) = measured(t, || {
+        measure::run(
+            &mut p.command(Some((&exe, &rusage_file))),
+            p.stdout,
+            Duration::from_secs(1800),
+        )
+    });
     let mut row = Row {
         target: t.name.clone(),
         workload: wl.clone(),
@@ -703,11 +719,11 @@ fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
         bytes: p.bytes,
         wall: 0.0,
         client_cpu: 0.0,
-        server_cpu: s1 - s0,
+        server_cpu: around.server_cpu,
         rss_kib: 0,
         ok: false,
         note: p.note.clone(),
-        requests: stats_delta(&stats0, &stats1),
+        requests: around.requests,
         foreign_cpu: 0.0,
         job_wall: None,
         job_cpu: None,
@@ -730,7 +746,7 @@ fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
                     row.rss_kib = r;
                 }
             }
-            row.foreign_cpu = (busy - m.cpu - row.server_cpu).max(0.0);
+            row.foreign_cpu = (around.busy - m.cpu - row.server_cpu).max(0.0);
             let mut problem = None;
             if !m.ok() {
                 problem = Some(m.failure(3));
