@@ -572,6 +572,43 @@ struct Around {
     requests: Option<String>,
 }
 
+impl Around {
+    /// The row of a run, before its own figures are recorded.
+    fn row(&self, t: &Target, wl: &Workload, tool: String, ours: bool, command: String) -> Row {
+        Row {
+            target: t.name.clone(),
+            workload: wl.clone(),
+            tool,
+            ours,
+            objects: wl.objects,
+            bytes: wl.bytes,
+            wall: 0.0,
+            client_cpu: 0.0,
+            server_cpu: self.server_cpu,
+            rss_kib: 0,
+            ok: false,
+            note: String::new(),
+            requests: self.requests.clone(),
+            foreign_cpu: 0.0,
+            job_wall: None,
+            job_cpu: None,
+            hwm_before_kib: None,
+            command,
+        }
+    }
+}
+
+impl Row {
+    /// Records a finished child: its wall time, CPU and peak RSS; the machine's other CPU is
+    /// what neither it nor the server used of `around`'s busy CPU.
+    fn record(&mut self, m: &measure::Measured, around: &Around) {
+        self.wall = m.wall.as_secs_f64();
+        self.client_cpu = m.cpu;
+        self.rss_kib = m.maxrss_kib;
+        self.foreign_cpu = (around.busy - m.cpu - self.server_cpu).max(0.0);
+    }
+}
+
 fn measured<T>(t: &Target, run: impl FnOnce() -> T) -> (T, Around) {
     let stats0 = t.stats.then(|| memory_stats(&t.endpoint)).flatten();
     let s0 = measure::procs_cpu(&t.server_pids);
@@ -622,33 +659,17 @@ fn run_ours(t: &Target, wl: &Workload, creds: &Path, extra: &str) -> Row {
     let (m, around) = measured(t, || {
         measure::run(&mut cmd, Stdout::Keep, Duration::from_secs(1200))
     });
-    let mut row = Row {
-        target: t.name.clone(),
-        workload: wl.clone(),
-        tool: tool.clone(),
-        ours: true,
-        objects: wl.objects,
-        bytes: wl.bytes,
-        wall: 0.0,
-        client_cpu: 0.0,
-        server_cpu: around.server_cpu,
-        rss_kib: 0,
-        ok: false,
-        note: String::new(),
-        requests: around.requests,
-        foreign_cpu: 0.0,
-        job_wall: None,
-        job_cpu: None,
-        hwm_before_kib: None,
-        command: format!("s3fd-bench run-one --level {level} --command '{command}'"),
-    };
+    let mut row = around.row(
+        t,
+        wl,
+        tool,
+        true,
+        format!("s3fd-bench run-one --level {level} --command '{command}'"),
+    );
     match m {
         Err(e) => row.note = format!("could not run: {e}"),
         Ok(m) => {
-            row.wall = m.wall.as_secs_f64();
-            row.client_cpu = m.cpu;
-            row.rss_kib = m.maxrss_kib;
-            row.foreign_cpu = (around.busy - row.client_cpu - row.server_cpu).max(0.0);
+            row.record(&m, &around);
             let out = String::from_utf8_lossy(&m.stdout);
             let line = out
                 .lines()
@@ -711,31 +732,15 @@ fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
         )
     });
     let mut row = Row {
-        target: t.name.clone(),
-        workload: wl.clone(),
-        tool: p.label.clone(),
-        ours: false,
         objects: p.objects,
         bytes: p.bytes,
-        wall: 0.0,
-        client_cpu: 0.0,
-        server_cpu: around.server_cpu,
-        rss_kib: 0,
-        ok: false,
         note: p.note.clone(),
-        requests: around.requests,
-        foreign_cpu: 0.0,
-        job_wall: None,
-        job_cpu: None,
-        hwm_before_kib: None,
-        command: p.shell_line(),
+        ..around.row(t, wl, p.label.clone(), false, p.shell_line())
     };
     match m {
         Err(e) => row.note = format!("could not run: {e}"),
         Ok(m) => {
-            row.wall = m.wall.as_secs_f64();
-            row.client_cpu = m.cpu;
-            row.rss_kib = m.maxrss_kib;
+            row.record(&m, &around);
             // The peer's own figures, from the launcher (its process tree only).
             if let Ok(text) = std::fs::read_to_string(&rusage_file) {
                 let line = text.trim();
@@ -746,7 +751,6 @@ fn run_peer(ctx: &Ctx, t: &Target, wl: &Workload, p: &peers::PeerRun) -> Row {
                     row.rss_kib = r;
                 }
             }
-            row.foreign_cpu = (around.busy - m.cpu - row.server_cpu).max(0.0);
             let mut problem = None;
             if !m.ok() {
                 problem = Some(m.failure(3));
