@@ -39,6 +39,7 @@ use crate::checksum::Additional;
 use crate::http_client::{hyper_client, tls_config, Trust};
 use crate::metadata::ChecksumAlgorithm;
 use crate::retry::{timed_out, Attempt};
+use crate::runtime::on_stream_worker;
 use crate::s3_errors::{self, Failure};
 
 type HyperClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -93,6 +94,8 @@ pub struct DirectGet {
     base: String,
     signing_region: String,
     client: HyperClient,
+    /// The same for requests made on the stream runtime, whose connections are driven there.
+    stream_client: HyperClient,
     credentials: CredentialCache,
     skew: ClockSkew,
 }
@@ -154,12 +157,14 @@ impl DirectGet {
             None if base.starts_with("http://") => tls_config(&Trust::PlainHttp)?,
             None => tls_config(&Trust::System)?,
         };
+        let stream_client = hyper_client(tls.clone(), connect_timeout);
         let client = hyper_client(tls, connect_timeout);
         Ok(DirectGet {
             bucket: bucket.to_string(),
             base,
             signing_region,
             client,
+            stream_client,
             credentials: CredentialCache::new(credentials),
             skew: ClockSkew::default(),
         })
@@ -191,7 +196,12 @@ impl DirectGet {
     async fn attempt(&self, spec: &GetSpec<'_>) -> Result<DirectResponse, Attempt> {
         let credentials = self.credentials.get().await?;
         let request = self.signed(spec, credentials)?;
-        let response = self.client.request(request).await.map_err(|e| {
+        let client = if on_stream_worker() {
+            &self.stream_client
+        } else {
+            &self.client
+        };
+        let response = client.request(request).await.map_err(|e| {
             let text = s3_errors::chain(&e);
             if s3_errors::is_certificate_text(&text) {
                 Attempt::Fail(Failure::Unreachable(format!(

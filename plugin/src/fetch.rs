@@ -21,7 +21,7 @@ use crate::direct_get::{BodyError, DirectBody, DirectResponse, GetSpec};
 use crate::metadata::ObjectMeta;
 use crate::rate::RateLimiter;
 use crate::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
-use crate::runtime::runtime;
+use crate::runtime::{runtime, stream_runtime};
 use crate::s3_errors::Failure;
 
 /// What every unit of a job shares.
@@ -118,11 +118,13 @@ impl UnitStarter {
         &self.spec
     }
 
-    /// Starts the transfer on the I/O runtime (unless the reader gave the object up already).
+    /// Starts the transfer (unless the reader gave the object up already): a part of a large
+    /// object on the stream runtime, anything else on the request runtime.
     pub fn start(self, shared: Arc<Shared>, budget: Budget, cancel: CancellationToken) {
         if self.chunks.is_closed() {
             return;
         }
+        let is_part = self.spec.range.is_some();
         let task = UnitTask {
             shared,
             spec: self.spec,
@@ -131,7 +133,11 @@ impl UnitStarter {
             head: self.head,
             chunks: self.chunks,
         };
-        runtime().spawn(task.run());
+        if is_part {
+            stream_runtime().spawn(task.run());
+        } else {
+            runtime().spawn(task.run());
+        }
     }
 }
 
