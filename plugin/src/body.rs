@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use tokio::sync::mpsc::error::TryRecvError;
+
 use crate::fetch::{Chunk, Head, UnitHandle};
 use crate::s3_errors::Failure;
 
@@ -36,6 +38,7 @@ impl PendingBody {
             offset: 0,
             received: 0,
             expected,
+            failed: None,
         }
     }
 }
@@ -48,47 +51,93 @@ pub struct BodyReader {
     offset: usize,
     received: u64,
     expected: u64,
+    /// A failure met after some bytes of a read, reported by the next read.
+    failed: Option<String>,
+}
+
+/// What the reader finds next.
+enum Next {
+    /// A chunk is current.
+    Chunk,
+    /// No data yet (only when not waiting).
+    NotYet,
+    /// Every unit has ended.
+    End,
+    Failed(String),
 }
 
 impl BodyReader {
-    /// Fills `buf` as far as the current chunk allows; `Ok(0)` at the end of a complete body.
+    /// Fills `buf` with what has arrived, waiting only while nothing has: a daemon read is one
+    /// record of the backup, so reads are as full as the data at hand allows. `Ok(0)` at the end
+    /// of a complete body.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, String> {
-        loop {
+        if let Some(why) = self.failed.take() {
+            return Err(why);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
             if let Some(chunk) = &self.current {
                 let rest = &chunk.bytes[self.offset..];
                 if !rest.is_empty() {
-                    let n = rest.len().min(buf.len());
-                    buf[..n].copy_from_slice(&rest[..n]);
+                    let n = rest.len().min(buf.len() - filled);
+                    buf[filled..filled + n].copy_from_slice(&rest[..n]);
                     self.offset += n;
                     self.received += n as u64;
                     self.unit_received += n as u64;
+                    filled += n;
                     if self.received > self.expected {
                         return Err(format!(
                             "the body is longer than its {} bytes",
                             self.expected
                         ));
                     }
-                    return Ok(n);
+                    continue;
                 }
                 self.current = None; // releases its budget
             }
+            match self.next_chunk(filled == 0) {
+                Next::Chunk => {}
+                Next::NotYet | Next::End => break,
+                Next::Failed(why) if filled == 0 => return Err(why),
+                Next::Failed(why) => {
+                    self.failed = Some(why);
+                    break;
+                }
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Makes the next chunk current, waiting for it if `wait`.
+    fn next_chunk(&mut self, wait: bool) -> Next {
+        loop {
             let Some(unit) = self.units.front_mut() else {
                 return if self.received == self.expected {
-                    Ok(0)
+                    Next::End
                 } else {
-                    Err(format!(
+                    Next::Failed(format!(
                         "the body ended after {} of {} bytes",
                         self.received, self.expected
                     ))
                 };
             };
-            match unit.chunks.blocking_recv() {
+            let next = if wait {
+                unit.chunks.blocking_recv()
+            } else {
+                match unit.chunks.try_recv() {
+                    Ok(next) => Some(next),
+                    Err(TryRecvError::Empty) => return Next::NotYet,
+                    Err(TryRecvError::Disconnected) => None,
+                }
+            };
+            match next {
                 Some(Ok(chunk)) => {
                     self.current = Some(chunk);
                     self.offset = 0;
+                    return Next::Chunk;
                 }
                 Some(Err(message)) => {
-                    return Err(format!(
+                    return Next::Failed(format!(
                         "{message} after {} of {} bytes",
                         self.received, self.expected
                     ))
@@ -97,7 +146,7 @@ impl BodyReader {
                     // This unit is done: a ranged part must have delivered all of its bytes.
                     if let Some(len) = unit.len {
                         if self.unit_received != len {
-                            return Err(format!(
+                            return Next::Failed(format!(
                                 "a part ended after {} of {len} bytes ({} of {} bytes of the object)",
                                 self.unit_received, self.received, self.expected
                             ));
@@ -112,5 +161,101 @@ impl BodyReader {
 
     pub fn received(&self) -> u64 {
         self.received
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    type Feed = mpsc::Sender<Result<Chunk, String>>;
+
+    /// A body of units of the given lengths (`None`: a whole object), and their feeds.
+    fn body(lens: &[Option<u64>], expected: u64) -> (BodyReader, Vec<Feed>) {
+        let (units, feeds) = lens
+            .iter()
+            .map(|&len| {
+                let (tx, chunks) = mpsc::channel(16);
+                let unit = UnitHandle {
+                    head: None,
+                    chunks,
+                    len,
+                };
+                (unit, tx)
+            })
+            .unzip();
+        (PendingBody::new(units).into_reader(expected), feeds)
+    }
+
+    fn feed(tx: &Feed, bytes: &[u8]) {
+        tx.try_send(Ok(Chunk::unbudgeted(bytes))).unwrap();
+    }
+
+    #[test]
+    fn a_read_fills_its_buffer_across_chunks_and_parts() {
+        let (mut reader, mut feeds) = body(&[Some(5), Some(3)], 8);
+        feed(&feeds[0], b"ab");
+        feed(&feeds[0], b"cde");
+        feed(&feeds[1], b"fgh");
+        feeds.clear(); // every unit has ended
+        let mut buf = [0u8; 6];
+        assert_eq!(reader.read(&mut buf), Ok(6));
+        assert_eq!(&buf, b"abcdef");
+        assert_eq!(reader.read(&mut buf), Ok(2));
+        assert_eq!(&buf[..2], b"gh");
+        assert_eq!(reader.read(&mut buf), Ok(0));
+        assert_eq!(reader.received(), 8);
+    }
+
+    #[test]
+    fn a_read_returns_what_has_arrived_without_waiting_for_more() {
+        let (mut reader, feeds) = body(&[None], 10);
+        feed(&feeds[0], b"abc");
+        let mut buf = [0u8; 8];
+        assert_eq!(reader.read(&mut buf), Ok(3));
+        feed(&feeds[0], b"defghij");
+        drop(feeds);
+        assert_eq!(reader.read(&mut buf), Ok(7));
+        assert_eq!(&buf[..7], b"defghij");
+        assert_eq!(reader.read(&mut buf), Ok(0));
+    }
+
+    #[test]
+    fn a_failure_after_some_bytes_is_reported_by_the_next_read() {
+        let (mut reader, feeds) = body(&[None], 10);
+        feed(&feeds[0], b"abc");
+        feeds[0].try_send(Err("the body broke off".into())).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(reader.read(&mut buf), Ok(3));
+        let why = reader.read(&mut buf).unwrap_err();
+        assert_eq!(why, "the body broke off after 3 of 10 bytes");
+    }
+
+    #[test]
+    fn short_parts_and_short_bodies_are_errors_never_a_short_object() {
+        let (mut reader, mut feeds) = body(&[Some(4), Some(4)], 8);
+        feed(&feeds[0], b"abc");
+        feed(&feeds[1], b"defg");
+        feeds.clear();
+        let mut buf = [0u8; 16];
+        assert_eq!(reader.read(&mut buf), Ok(3));
+        let why = reader.read(&mut buf).unwrap_err();
+        assert!(why.starts_with("a part ended after 3 of 4 bytes"), "{why}");
+
+        let (mut reader, feeds) = body(&[None], 8);
+        feed(&feeds[0], b"abcde");
+        drop(feeds);
+        assert_eq!(reader.read(&mut buf), Ok(5));
+        let why = reader.read(&mut buf).unwrap_err();
+        assert_eq!(why, "the body ended after 5 of 8 bytes");
+
+        let (mut reader, feeds) = body(&[None], 2);
+        feed(&feeds[0], b"abc");
+        assert!(reader
+            .read(&mut buf)
+            .unwrap_err()
+            .contains("longer than its 2 bytes"));
     }
 }

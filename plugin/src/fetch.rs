@@ -71,6 +71,17 @@ pub struct Chunk {
     _budget: Option<OwnedSemaphorePermit>,
 }
 
+#[cfg(test)]
+impl Chunk {
+    /// A chunk outside any budget.
+    pub(crate) fn unbudgeted(bytes: &[u8]) -> Chunk {
+        Chunk {
+            bytes: Bytes::copy_from_slice(bytes),
+            _budget: None,
+        }
+    }
+}
+
 /// The reader's end of a unit.
 pub struct UnitHandle {
     pub head: Option<oneshot::Receiver<Result<Head, Failure>>>,
