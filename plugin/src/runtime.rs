@@ -40,13 +40,20 @@ fn stream_workers() -> usize {
     (cores() / 4).clamp(1, 4)
 }
 
+/// A runtime of `workers` threads named `name`, with I/O and timers.
+fn pool(workers: usize, name: &str) -> Builder {
+    let mut builder = Builder::new_multi_thread();
+    builder
+        .worker_threads(workers)
+        .thread_name(name)
+        .enable_all();
+    builder
+}
+
 /// The request runtime.
 pub fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
-        Builder::new_multi_thread()
-            .worker_threads(request_workers())
-            .thread_name("s3-fd-io")
-            .enable_all()
+        pool(request_workers(), "s3-fd-io")
             .build()
             .expect("the S3 I/O runtime can be created")
     })
@@ -55,11 +62,8 @@ pub fn runtime() -> &'static Runtime {
 /// The stream runtime (parts of large objects).
 pub fn stream_runtime() -> &'static Runtime {
     STREAMS.get_or_init(|| {
-        Builder::new_multi_thread()
-            .worker_threads(stream_workers())
-            .thread_name("s3-fd-stream")
+        pool(stream_workers(), "s3-fd-stream")
             .on_thread_start(|| ON_STREAM_WORKER.with(|f| f.set(true)))
-            .enable_all()
             .build()
             .expect("the S3 stream runtime can be created")
     })
