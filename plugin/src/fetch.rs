@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
@@ -20,6 +20,7 @@ use crate::client::S3;
 use crate::direct_get::{BodyError, DirectBody, DirectResponse, GetSpec};
 use crate::metadata::ObjectMeta;
 use crate::rate::RateLimiter;
+use crate::read_ahead::ReadAhead;
 use crate::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
 use crate::runtime::{runtime, stream_runtime};
 use crate::s3_errors::Failure;
@@ -34,6 +35,8 @@ pub struct Shared {
     /// One permit per request in flight (`concurrency`).
     pub slots: Arc<Semaphore>,
     pub rate: Option<Arc<RateLimiter>>,
+    /// How fast parts stream, which sets how many are fetched at once.
+    pub read_ahead: Arc<ReadAhead>,
 }
 
 /// Response head of an object's first unit.
@@ -337,6 +340,7 @@ impl UnitTask {
         let Ok(_slot) = self.shared.slots.clone().acquire_owned().await else {
             return;
         };
+        let requested = Instant::now();
         let what = self.what();
         let shared = self.shared.clone();
         let (start, end) = match self.spec.range {
@@ -398,7 +402,10 @@ impl UnitTask {
                 return; // nobody wants this object any more
             }
         }
-        self.stream(output, &what, total, begin, len, etag).await;
+        let whole = self.stream(output, &what, total, begin, len, etag).await;
+        if whole && self.spec.range.is_some() {
+            shared.read_ahead.part_done(len, requested.elapsed());
+        }
     }
 
     /// The object's metadata: the GET's headers (a HEAD's for a ranged first unit, which has
@@ -459,7 +466,8 @@ impl UnitTask {
         Ok(meta)
     }
 
-    /// Streams the body, resuming from the first byte not delivered when it breaks.
+    /// Streams the body, resuming from the first byte not delivered when it breaks. `true`:
+    /// the body came whole from the first response.
     async fn stream(
         &mut self,
         output: Got,
@@ -468,7 +476,7 @@ impl UnitTask {
         begin: u64,
         len: u64,
         etag: Option<String>,
-    ) {
+    ) -> bool {
         let shared = self.shared.clone();
         let timeout = shared.read_timeout;
         let mut body = output.body;
@@ -481,23 +489,23 @@ impl UnitTask {
                     let n = bytes.len() as u64;
                     match self.deliver(bytes).await {
                         Ok(true) => {}
-                        Ok(false) => return,
+                        Ok(false) => return false,
                         Err(message) => {
                             let _ = self.chunks.send(Err(message)).await;
-                            return;
+                            return false;
                         }
                     }
                     delivered += n;
                     failures_since_progress = 0;
                     continue;
                 }
-                Ok(None) if total < 0 || delivered >= len => return, // complete
+                Ok(None) if total < 0 || delivered >= len => return !resumed, // complete
                 Ok(None) => format!("the body ended after {delivered} of {len} bytes"),
                 Ok(Some(Err(BodyError::Broken(e)))) => format!("the body broke off: {e}"),
                 Ok(Some(Err(BodyError::Corrupt(e)))) => {
                     // Wrong data was delivered already: nothing to resume.
                     let _ = self.chunks.send(Err(e)).await;
-                    return;
+                    return false;
                 }
                 Err(_) => format!("no data for {} s", timeout.as_secs()),
             };
@@ -506,7 +514,7 @@ impl UnitTask {
                     .chunks
                     .send(Err(format!("{broken} (cannot resume: no ETag/size)")))
                     .await;
-                return;
+                return false;
             };
             if failures_since_progress >= shared.retry.retries {
                 let _ = self
@@ -515,7 +523,7 @@ impl UnitTask {
                         "{broken} (gave up after {failures_since_progress} retries without progress)"
                     )))
                     .await;
-                return;
+                return false;
             }
             let wait = shared.retry.backoff(failures_since_progress);
             failures_since_progress += 1;
@@ -557,7 +565,7 @@ impl UnitTask {
                 Err(failure) => format!("{broken}; resuming failed: {failure:?}"),
             };
             let _ = self.chunks.send(Err(message)).await;
-            return;
+            return false;
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod options;
 mod plugin;
 pub mod prefetch;
 mod rate;
+mod read_ahead;
 pub mod restore_local;
 pub mod restore_s3;
 pub mod restore_target;

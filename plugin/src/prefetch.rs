@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::body::{BodyReader, PendingBody};
@@ -25,6 +25,7 @@ use crate::client::S3;
 use crate::fetch::{self, Budget, Shared, UnitSpec};
 use crate::listing::{Listed, Pages};
 use crate::rate::RateLimiter;
+use crate::read_ahead::{reserve_part, ReadAhead};
 use crate::retry::{RetryPolicy, RetryStats};
 use crate::runtime::runtime;
 use crate::s3_errors::Failure;
@@ -81,6 +82,11 @@ impl Pipeline {
         wants_data: impl Fn(&Listed) -> bool + Send + 'static,
     ) -> Pipeline {
         let (tx, items) = mpsc::channel(ITEM_QUEUE);
+        let budget = config
+            .budget
+            .max(config.part_size)
+            .min(Semaphore::MAX_PERMITS as u64);
+        let read_ahead = Arc::new(ReadAhead::new(budget, config.part_size, config.max_rate));
         let shared = Arc::new(Shared {
             s3: s3.clone(),
             bucket: config.bucket.clone(),
@@ -89,11 +95,8 @@ impl Pipeline {
             stats: config.stats.clone(),
             slots: Arc::new(Semaphore::new(config.concurrency)),
             rate: config.max_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            read_ahead: read_ahead.clone(),
         });
-        let budget = config
-            .budget
-            .max(config.part_size)
-            .min(Semaphore::MAX_PERMITS as u64);
         let task = ListTask {
             pages: Pages::new(
                 s3,
@@ -108,6 +111,8 @@ impl Pipeline {
             .versioned(config.versions),
             shared: shared.clone(),
             budget: Arc::new(Semaphore::new(budget as usize)),
+            budget_bytes: budget,
+            window: read_ahead.watch(),
             part_size: config.part_size,
             cancel: cancel.clone(),
             tx,
@@ -170,6 +175,9 @@ struct ListTask {
     shared: Arc<Shared>,
     /// The job's byte budget, reserved unit by unit in listing order.
     budget: Arc<Semaphore>,
+    budget_bytes: u64,
+    /// How much of the budget parts may use now.
+    window: watch::Receiver<u64>,
     part_size: u64,
     cancel: CancellationToken,
     tx: mpsc::Sender<Result<Prepared, ListingFailed>>,
@@ -250,23 +258,28 @@ impl ListTask {
 
     /// Reserves a unit's bytes (units are reserved in listing order) and starts it.
     /// `false`: cancelled.
-    async fn start_unit(&self, starter: fetch::UnitStarter, object_size: i64) -> bool {
+    async fn start_unit(&mut self, starter: fetch::UnitStarter, object_size: i64) -> bool {
         let spec = starter.spec();
         let budget = if spec.if_match.is_none() && object_size as u64 > self.part_size {
             // No ETag to pin parts to: one stream with a window of its own.
             Budget::Window(Arc::new(Semaphore::new(self.part_size as usize)))
         } else {
-            let bytes = match spec.range {
-                Some((a, b)) => b - a,
-                None => object_size.max(0) as u64,
-            };
-            let reserved = tokio::select! {
-                _ = self.cancel.cancelled() => return false,
-                r = self.budget.clone().acquire_many_owned(bytes as u32) => r,
+            let reserved = match spec.range {
+                Some((a, b)) => {
+                    let budget = (&self.budget, self.budget_bytes);
+                    reserve_part(budget, &mut self.window, b - a, &self.cancel).await
+                }
+                None => {
+                    let bytes = object_size.max(0) as u64;
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => None,
+                        r = self.budget.clone().acquire_many_owned(bytes as u32) => r.ok(),
+                    }
+                }
             };
             match reserved {
-                Ok(r) => Budget::Reserved(r),
-                Err(_) => return false,
+                Some(r) => Budget::Reserved(r),
+                None => return false,
             }
         };
         starter.start(self.shared.clone(), budget, self.cancel.child_token());
