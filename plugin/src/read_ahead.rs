@@ -23,6 +23,11 @@ use tokio_util::sync::CancellationToken;
 pub const TARGET_RATE: u64 = 1 << 30;
 /// Weight of the newest part in the running average.
 const NEWEST: f64 = 0.3;
+/// Streams within this share of the rate wanted count as enough: when something else holds
+/// the job's rate (`max_rate`, the server), each of n streams runs a little below 1/n of it
+/// (each part's request takes its time too), and without this slack the window would grow
+/// one part at a time to the whole budget for nothing.
+const ENOUGH: f64 = 0.9;
 
 /// The window of one job.
 pub struct ReadAhead {
@@ -83,7 +88,9 @@ impl ReadAhead {
 /// Enough parts in flight for the target rate, at least two, at most the budget.
 fn window_for(budget: u64, part_size: u64, target: f64, part_rate: f64) -> u64 {
     let most = (budget / part_size.max(1)).max(1);
-    let streams = ((target / part_rate).ceil() as u64).max(2).min(most);
+    let streams = ((ENOUGH * target / part_rate).ceil() as u64)
+        .max(2)
+        .min(most);
     (streams * part_size).min(budget)
 }
 
@@ -150,6 +157,9 @@ mod tests {
     fn a_rate_cap_needs_fewer_streams() {
         let ra = ReadAhead::new(64 * MIB, 8 * MIB, Some(200 * MIB));
         assert_eq!(settle(&ra, 50.0), 32 * MIB);
+        // Two streams sharing the cap, each a little below half of it: two stay enough.
+        let capped = ReadAhead::new(64 * MIB, 8 * MIB, Some(4 * MIB));
+        assert_eq!(settle(&capped, 1.96), 16 * MIB);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use integration_tests::fault_proxy::{Fault, FaultProxy, Match, Rule};
+use integration_tests::fault_proxy::{most_at_once, Fault, FaultProxy, Match, Rule, Seen};
 use integration_tests::harness::{self, msg, EntryHook, Flavour, JobReport, JobSpec};
 use integration_tests::scenario::{data, job_id, BucketFixture};
 use integration_tests::servers;
@@ -483,4 +483,46 @@ fn a_corrupted_body_fails_its_object_by_the_checksum() {
         .file(format!("/{}/obj-000", fx.bucket).as_bytes())
         .unwrap();
     assert!(!good.io_error && good.data_matches(&body));
+}
+
+/// The read-ahead window: the parts of a slow server (every GET's head 300 ms late) are fetched
+/// as many at a time as the budget holds; under a rate cap that two parts meet, two at a time.
+#[test]
+fn parts_in_flight_follow_how_fast_parts_stream() {
+    let s = setup("window", vec![("big.bin".to_string(), data(91, 12 << 20))]);
+    let gets = |from: usize| -> Vec<Seen> {
+        s.proxy.log()[from..]
+            .iter()
+            .filter(|l| l.method == "GET" && l.path.ends_with("/big.bin"))
+            .cloned()
+            .collect()
+    };
+
+    s.proxy.add(Rule::always(
+        Match::get("big.bin"),
+        Fault::StallHead {
+            for_: Duration::from_millis(300),
+        },
+    ));
+    let r = s.run(":part_size=1M:prefetch_bytes=8M");
+    s.assert_complete(&r);
+    let slow = gets(0);
+    assert_eq!(slow.len(), 12, "one GET per 1 MiB part");
+    let most = most_at_once(&slow);
+    assert!(
+        most >= 6,
+        "slow parts: at most {most} GETs at once, where the budget holds 8"
+    );
+
+    s.proxy.clear();
+    let mark = s.proxy.log().len();
+    let r = s.run(":part_size=1M:prefetch_bytes=8M:max_rate=4M");
+    s.assert_complete(&r);
+    let capped = gets(mark);
+    assert_eq!(capped.len(), 12, "one GET per 1 MiB part");
+    let most = most_at_once(&capped);
+    assert!(
+        (1..=3).contains(&most),
+        "capped at 4 MiB/s: {most} GETs at once, where two parts keep up"
+    );
 }

@@ -228,6 +228,8 @@ async fn handle(
         status: 0,
         body_bytes: 0,
         fault: fault.as_ref().map(|f| f.to_string()),
+        arrived: Instant::now(),
+        finished: None,
     });
     let slot = LogSlot {
         shared: shared.clone(),
@@ -519,6 +521,13 @@ impl FaultBody {
         self.cut = true;
         self.ctl.request_end(how);
         Poll::Pending
+    }
+}
+
+impl Drop for FaultBody {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        self.slot.update(|s| s.finished = Some(now));
     }
 }
 

@@ -29,7 +29,7 @@
 //! old version to a GET already under way (Ceph for a 20 MiB, multi-stripe object too).
 //!
 //! ```no_run
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //! use integration_tests::fault_proxy::{Fault, FaultProxy, Match, Rule};
 //! use integration_tests::servers;
 //!
@@ -55,7 +55,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use hyper::body::Incoming;
@@ -87,6 +87,31 @@ pub struct Seen {
     /// The fault applied (`Fault`'s Display, e.g. `"ResetAfter(1024)"`), with notes such as
     /// `"; admin DeleteObject failed: …"`.
     pub fault: Option<String>,
+    /// When the request arrived.
+    pub arrived: Instant,
+    /// When its forwarded response body was done with (sent, cut or dropped); `None` while it
+    /// streams, and for answers the proxy made itself.
+    pub finished: Option<Instant>,
+}
+
+/// The most of `requests` that were under way at one moment (arrival to end of body).
+pub fn most_at_once<'a>(requests: impl IntoIterator<Item = &'a Seen>) -> usize {
+    let mut edges: Vec<(Instant, i32)> = Vec::new();
+    for seen in requests {
+        edges.push((seen.arrived, 1));
+        if let Some(end) = seen.finished {
+            edges.push((end, -1));
+        }
+    }
+    // At equal times an end comes before an arrival.
+    edges.sort();
+    let mut now = 0;
+    let mut most = 0;
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
 }
 
 /// State shared by the accept loop, the connections and the [`FaultProxy`] handle.
