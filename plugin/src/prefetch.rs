@@ -8,7 +8,9 @@
 //! current version on its own). Memory is bounded by one budget per job (`prefetch_bytes`):
 //! the listing task reserves each unit's bytes in listing order before starting it, and a
 //! unit's bytes return to the budget as the daemon reads them. Because every unit can hold its
-//! whole share and the reader takes units in the same order, no wait is circular.
+//! whole share and the reader takes units in the same order, no wait is circular. Parts use
+//! only the read-ahead window of the budget, which follows how fast parts stream
+//! (`read_ahead`).
 //! `concurrency` bounds the requests in flight; `max_rate` paces the bytes.
 //! Cancelling the job (or dropping the pipeline) stops every task and wakes the job thread.
 
@@ -175,6 +177,7 @@ struct ListTask {
     shared: Arc<Shared>,
     /// The job's byte budget, reserved unit by unit in listing order.
     budget: Arc<Semaphore>,
+    /// Its size.
     budget_bytes: u64,
     /// How much of the budget parts may use now.
     window: watch::Receiver<u64>,
