@@ -46,6 +46,7 @@ impl ReadAhead {
             part_size,
             target: max_rate.unwrap_or(TARGET_RATE).min(TARGET_RATE) as f64,
             rate: Mutex::new(None),
+            // Before any part has been timed: two parts (no rate wanted).
             window: watch::Sender::new(window_for(budget, part_size, 0.0, f64::INFINITY)),
         }
     }
