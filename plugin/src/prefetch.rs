@@ -113,7 +113,6 @@ impl Pipeline {
             .versioned(config.versions),
             shared: shared.clone(),
             budget: Arc::new(Semaphore::new(budget as usize)),
-            budget_bytes: budget,
             window: read_ahead.watch(),
             part_size: config.part_size,
             cancel: cancel.clone(),
@@ -177,8 +176,6 @@ struct ListTask {
     shared: Arc<Shared>,
     /// The job's byte budget, reserved unit by unit in listing order.
     budget: Arc<Semaphore>,
-    /// Its size.
-    budget_bytes: u64,
     /// How much of the budget parts may use now.
     window: watch::Receiver<u64>,
     part_size: u64,
@@ -269,7 +266,7 @@ impl ListTask {
         } else {
             let reserved = match spec.range {
                 Some((a, b)) => {
-                    let budget = (&self.budget, self.budget_bytes);
+                    let budget = (&self.budget, self.shared.read_ahead.budget());
                     reserve_part(budget, &mut self.window, b - a, &self.cancel).await
                 }
                 None => {

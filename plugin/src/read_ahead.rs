@@ -51,6 +51,11 @@ impl ReadAhead {
         }
     }
 
+    /// The job's whole budget (`prefetch_bytes`).
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
     /// How much of the budget parts may use now.
     #[cfg(test)]
     pub fn window(&self) -> u64 {
