@@ -36,7 +36,7 @@ bash tests/scripts/install-deps.sh
 step "cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
 
-step "cargo test --workspace $*"
+step "cargo test --workspace $* ($(df -Pm . | awk 'NR == 2 { print $4 }') MiB of disk free)"
 if ! cargo test --workspace "$@"; then
 	show_server_logs
 	step "FAILED"

@@ -15,6 +15,8 @@
 # Environment:
 #   S3TEST_CEPH_ACCESS_KEY / S3TEST_CEPH_SECRET_KEY  the S3 user's keys (fixed test defaults below)
 #   S3TEST_CEPH_TIMEOUT   seconds allowed from start to a usable endpoint (default 120)
+#   S3TEST_CEPH_MIN_FREE_MB  free disk space DIR's filesystem must have to start (default 1024; the
+#                         full test suite writes about 1.2 GiB into the cluster)
 #
 # Needs (tests/scripts/install-deps.sh installs them):
 #   radosgw ceph-mon ceph-osd ceph-common uuid-runtime curl   (Debian 12: Ceph 16.2.15 "pacific")
@@ -31,6 +33,7 @@ set -euo pipefail
 AK=${S3TEST_CEPH_ACCESS_KEY:-S3TESTCEPHACCESSKEY01}
 SK=${S3TEST_CEPH_SECRET_KEY:-s3testcephsecretkey000000000000000000001}
 READY_TIMEOUT=${S3TEST_CEPH_TIMEOUT:-120}
+MIN_FREE_MB=${S3TEST_CEPH_MIN_FREE_MB:-1024}
 S3_UID=s3test
 EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 MARKER=.s3test-ceph # marks a directory this script created (so it may wipe it)
@@ -64,14 +67,46 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# Print the tail of every log in DIR (to stderr).
+# Print the last N lines of every log in DIR (to stderr). In the daemons' own logs (*.log) only
+# their timestamped lines count, without RocksDB's chatter (its statistics dumps fill pages).
 dump_logs() {
 	local d=$1 n=${2:-30} f
 	for f in "$d"/log/*; do
 		[[ -f "$f" && -s "$f" ]] || continue
 		echo "----- last $n lines of $f -----" >&2
-		tail -n "$n" "$f" >&2
+		if [[ "$f" == *.log ]]; then
+			grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$f" | grep -v ' rocksdb: ' | tail -n "$n" >&2 || true
+		else
+			tail -n "$n" "$f" >&2
+		fi
 	done
+}
+
+# Free MiB on the filesystem that holds $1.
+free_mib() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
+
+# Explain how daemon NAME (pid PID, a child of this shell) ended: its exit status, what it printed
+# and the errors in its log.
+explain_exit() {
+	local d=$1 name=$2 pid=$3 st=0 why
+	wait "$pid" 2>/dev/null || st=$?
+	case $st in
+	127) why="not a child of this script: exit status unknown" ;;
+	28) why="exit status 28 (ENOSPC: no space left on device)" ;;
+	*) ((st > 128)) && why="killed by signal $((st - 128))" || why="exit status $st" ;;
+	esac
+	log "$name (pid $pid) ended: $why"
+	if [[ -s "$d/log/$name.out" ]]; then
+		echo "----- what $name printed ($d/log/$name.out) -----" >&2
+		tail -n 20 "$d/log/$name.out" >&2
+	fi
+	local logf=$d/log/ceph-$name.log
+	[[ $name == rgw.* ]] && logf=$d/log/$name.log
+	if [[ -s "$logf" ]]; then
+		echo "----- errors in $logf -----" >&2
+		grep -E '^[0-9-]{10}T[^ ]+ [0-9a-f]+ +-1 |[Ee]rror|abort|[Ff]ailed' "$logf" | grep -v ' rocksdb: ' |
+			tail -n 20 >&2 || true
+	fi
 }
 
 # Delete the /tmp admin-socket directory that a deep DIR uses (see cmd_up), if any.
@@ -179,6 +214,15 @@ cmd_up() {
 	done
 	remove_sock_dir "$d"
 	find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+	# Ceph's own check (mon data avail crit) counts percent of the disk: on a big shared disk it
+	# refuses to start with gigabytes free, and says so only in an exit status. Check bytes here.
+	local free
+	free=$(free_mib "$d")
+	if ((free < MIN_FREE_MB)); then
+		log "only $free MiB free on $(df -P "$d" | awk 'NR == 2 { print $6 }') (holding $d); the" \
+			"test cluster needs $MIN_FREE_MB MiB (S3TEST_CEPH_MIN_FREE_MB): free some disk space"
+		exit 1
+	fi
 	mkdir -p "$d"/{mon,osd,rgw,run,log,crash}
 	touch "$d/$MARKER"
 	echo "$rgw_port $mon $((mon + 1))" >"$d/ports"
@@ -193,8 +237,12 @@ cmd_up() {
 	local start=$SECONDS deadline=$((SECONDS + READY_TIMEOUT))
 	export CEPH_CONF=$d/ceph.conf
 
+	# fail MESSAGE [DAEMON PID]: say what failed (how DAEMON ended, if given), the free disk space
+	# and the logs, stop the daemons, exit 1.
 	fail() {
-		log "FAILED: $*"
+		log "FAILED: $1"
+		[[ $# -lt 3 ]] || explain_exit "$d" "$2" "$3"
+		log "free space: $(free_mib "$d") MiB on $(df -P "$d" | awk 'NR == 2 { print $6 }') (holding $d)"
 		dump_logs "$d" 30
 		stop_daemons "$d"
 		exit 1
@@ -206,7 +254,8 @@ cmd_up() {
 		until "$@"; do
 			for f in "$d"/run/*.pid; do
 				[[ -f "$f" ]] || continue
-				pid_alive "$f" || fail "$(basename "$f" .pid) exited while waiting for $what"
+				pid_alive "$f" ||
+					fail "$(basename "$f" .pid) exited while waiting for $what" "$(basename "$f" .pid)" "$(cat "$f")"
 			done
 			((SECONDS < deadline)) || fail "not ready after ${READY_TIMEOUT}s: $what"
 			sleep 0.3
@@ -257,9 +306,10 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
-# tests run on machines whose disk may be nearly full: never refuse to work for that
+# test machines share big disks that may be nearly full: no percent-of-disk limit (-1: never; the
+# script checks for MIN_FREE_MB itself, and a mon that would stop on it mid-run stops the tests)
 mon data avail warn = 1
-mon data avail crit = 1
+mon data avail crit = -1
 
 [osd]
 osd objectstore = bluestore

@@ -144,3 +144,40 @@ fn ceph_credentials_file() {
 fn moto_credentials_file() {
     credentials_file(servers::moto());
 }
+
+/// The Ceph script checks free disk space itself (in MiB, not Ceph's percent of the disk, which
+/// on a big shared disk refuses to start with gigabytes free and says so only in an exit status
+/// of 28): short of `S3TEST_CEPH_MIN_FREE_MB` it starts no daemon and names the shortfall and the
+/// setting.
+#[test]
+fn ceph_script_refuses_to_start_short_of_disk_space_and_says_so() {
+    let dir = servers::state_dir().join(format!("ceph-no-space-{}", std::process::id()));
+    let free_ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("local addr").port()
+        })
+        .collect();
+    let out = std::process::Command::new("bash")
+        .arg(servers::workspace_root().join("tests/scripts/ceph-rgw.sh"))
+        .arg("up")
+        .arg(&dir)
+        .arg(free_ports[0].to_string())
+        .arg(free_ports[1].to_string())
+        // more than any disk has
+        .env("S3TEST_CEPH_MIN_FREE_MB", "1000000000000")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ceph-rgw.sh");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let started = dir.join("run").join("mon.a.pid").exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(dir.with_extension("up.lock"));
+    assert!(!out.status.success(), "started anyway: {stderr}");
+    assert!(!started, "a mon was started: {stderr}");
+    assert!(
+        stderr.contains("MiB free on")
+            && stderr.contains("needs 1000000000000 MiB (S3TEST_CEPH_MIN_FREE_MB)"),
+        "the message names neither the free space nor the setting: {stderr}"
+    );
+}
