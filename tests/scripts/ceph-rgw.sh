@@ -82,8 +82,9 @@ dump_logs() {
 	done
 }
 
-# Free MiB on the filesystem that holds $1.
+# Free MiB on the filesystem that holds $1; free_space says it with the mount point.
 free_mib() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
+free_space() { df -Pm "$1" | awk -v d="$1" 'NR == 2 { print $4 " MiB free on " $6 " (holding " d ")" }'; }
 
 # Explain how daemon NAME (pid PID, a child of this shell) ended: its exit status, what it printed
 # and the errors in its log.
@@ -102,11 +103,10 @@ explain_exit() {
 	fi
 	local logf=$d/log/ceph-$name.log
 	[[ $name == rgw.* ]] && logf=$d/log/$name.log
-	if [[ -s "$logf" ]]; then
-		echo "----- errors in $logf -----" >&2
-		grep -E '^[0-9-]{10}T[^ ]+ [0-9a-f]+ +-1 |[Ee]rror|abort|[Ff]ailed' "$logf" | grep -v ' rocksdb: ' |
-			tail -n 20 >&2 || true
-	fi
+	local errors
+	errors=$(grep -E '^[0-9-]{10}T[^ ]+ [0-9a-f]+ +-1 |[Ee]rror|abort|[Ff]ailed' "$logf" 2>/dev/null |
+		grep -v ' rocksdb: ' | tail -n 20) || true
+	[[ -z "$errors" ]] || printf -- '----- errors in %s -----\n%s\n' "$logf" "$errors" >&2
 }
 
 # Delete the /tmp admin-socket directory that a deep DIR uses (see cmd_up), if any.
@@ -216,11 +216,9 @@ cmd_up() {
 	find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 	# Ceph's own check (mon data avail crit) counts percent of the disk: on a big shared disk it
 	# refuses to start with gigabytes free, and says so only in an exit status. Check bytes here.
-	local free
-	free=$(free_mib "$d")
-	if ((free < MIN_FREE_MB)); then
-		log "only $free MiB free on $(df -P "$d" | awk 'NR == 2 { print $6 }') (holding $d); the" \
-			"test cluster needs $MIN_FREE_MB MiB (S3TEST_CEPH_MIN_FREE_MB): free some disk space"
+	if (($(free_mib "$d") < MIN_FREE_MB)); then
+		log "only $(free_space "$d"); the test cluster needs $MIN_FREE_MB MiB" \
+			"(S3TEST_CEPH_MIN_FREE_MB): free some disk space"
 		exit 1
 	fi
 	mkdir -p "$d"/{mon,osd,rgw,run,log,crash}
@@ -242,7 +240,7 @@ cmd_up() {
 	fail() {
 		log "FAILED: $1"
 		[[ $# -lt 3 ]] || explain_exit "$d" "$2" "$3"
-		log "free space: $(free_mib "$d") MiB on $(df -P "$d" | awk 'NR == 2 { print $6 }') (holding $d)"
+		log "$(free_space "$d")"
 		dump_logs "$d" 30
 		stop_daemons "$d"
 		exit 1
