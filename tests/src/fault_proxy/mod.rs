@@ -29,7 +29,7 @@
 //! old version to a GET already under way (Ceph for a 20 MiB, multi-stripe object too).
 //!
 //! ```no_run
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
 //! use integration_tests::fault_proxy::{Fault, FaultProxy, Match, Rule};
 //! use integration_tests::servers;
 //!
