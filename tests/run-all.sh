@@ -6,6 +6,10 @@
 # The tests start a Ceph RGW and a moto server on first use and leave them running for the next
 # run (state and logs in .state/s3); stop them with tests/scripts/stop-servers.sh.
 # S3TEST_SKIP_CEPH=1 makes the Ceph tests fail fast instead of starting Ceph.
+#
+# Needs a Rust toolchain >= the workspace's rust-version (checked first, never installed) and about
+# 5 GiB of disk for the debug build plus 1.5 GiB for .state; CARGO_INCREMENTAL=0 (as .ci/run sets)
+# leaves out the incremental caches (about 1.2 GiB) that a one-off build never reuses.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,6 +18,8 @@ if ! command -v cargo >/dev/null && [[ -f "$HOME/.cargo/env" ]]; then
 	# shellcheck disable=SC1091
 	. "$HOME/.cargo/env"
 fi
+
+bash tests/scripts/check-toolchain.sh || exit 1
 
 step() { echo "=== [$((SECONDS))s] $*" >&2; }
 
