@@ -145,7 +145,7 @@ urlencode() {
 	printf '%s' "$out"
 }
 # name_of KEY: the file name the plugin gives the object: /<bucket>/<key> with each "/"-segment
-# escaped (% -> %25, empty -> %, . -> %2E, .. -> %2E%2E), as in plugin/src/naming.rs.
+# escaped (% -> %25, empty -> %, . -> %2E, .. -> %2E%2E), as in plugin/src/config/naming.rs.
 name_of() {
 	local key=$1 out="/$BUCKET" seg rest
 	rest=$key

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use s3_plugin::client::connect;
 use s3_plugin::runtime::block_on;
+use s3_plugin::s3::client::connect;
 use serde::Serialize;
 
 use crate::exit::Failure;

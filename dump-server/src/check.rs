@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use s3_plugin::client::{connect, S3};
-use s3_plugin::options::Options;
+use s3_plugin::config::options::Options;
 use s3_plugin::runtime::block_on;
-use s3_plugin::s3_errors::{bucket_message, classify, Failure as S3Failure};
+use s3_plugin::s3::client::{connect, S3};
+use s3_plugin::s3::errors::{bucket_message, classify, Failure as S3Failure};
 
 use crate::exit::Failure;
 use crate::plugin_probe::{check_library, DEFAULT_LIBRARIES};

@@ -4,11 +4,11 @@
 //! the plugin's retry policy (`retries`, `retry_max` of the plugin string).
 
 use aws_sdk_s3::types::EncodingType;
-use s3_plugin::client::S3;
-use s3_plugin::listing::percent_decode;
-use s3_plugin::options::Options;
-use s3_plugin::retry::{Attempt, RetryPolicy, RetryStats};
-use s3_plugin::s3_errors::{attempt, bucket_message, Failure};
+use s3_plugin::config::options::Options;
+use s3_plugin::s3::client::S3;
+use s3_plugin::s3::errors::{attempt, bucket_message, Failure};
+use s3_plugin::s3::listing::percent_decode;
+use s3_plugin::s3::retry::{Attempt, RetryPolicy, RetryStats};
 use tokio_util::sync::CancellationToken;
 
 /// One listed object.

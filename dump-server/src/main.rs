@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use s3_plugin::naming::{key_to_name, name_to_key};
+use s3_plugin::config::naming::{key_to_name, name_to_key};
 
 #[derive(Parser)]
 #[command(

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use s3_plugin::client::connect;
 use s3_plugin::runtime::block_on;
+use s3_plugin::s3::client::connect;
 
 use crate::director_config::{self, check_name, Dialect, ShardConfig, MARKER};
 use crate::exit::Failure;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use s3_plugin::options::Options;
+use s3_plugin::config::options::Options;
 
 use crate::plugin_string::{usable_as_boundary, BaseString};
 use crate::shard_planner::{plan_all, Limits, Origin, Planned, Range};

@@ -1,7 +1,7 @@
 //! The plugin string of a bucket (`s3:bucket=…:endpoint=…`) as the operator gives it, and the
 //! plugin strings of its shards (the same string plus `start_after=`/`end_at=`).
 
-use s3_plugin::options::{OptionError, Options};
+use s3_plugin::config::options::{OptionError, Options};
 
 /// A validated plugin string without key range: what `plan`, `check` and `census` start from.
 #[derive(Clone, Debug)]

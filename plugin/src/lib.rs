@@ -1,31 +1,25 @@
-//! The S3 plugin: a host-independent engine (options, naming, listing, prefetch, backup,
-//! restore) and its adapter to the file-daemon SDK ([`S3Plugin`]), which the Bareos and
-//! Bacula builds in `plugin/bareos-fd` and `plugin/bacula-fd` export.
+//! The S3 plugin: a host-independent engine and its adapter to the file-daemon SDK
+//! ([`S3Plugin`], in `sdk_adapter`), which the Bareos and Bacula builds in `plugin/bareos-fd` and
+//! `plugin/bacula-fd` export.
 //!
-//! One object's path: `listing` (ListObjectsV2 pages) → `prefetch` (GETs in flight, bounded
-//! bytes) → `backup` (the daemon's startBackupFile / IO_READ on the job thread).
+//! * Backup: [`s3::listing`] (ListObjectsV2 pages) → `backup::pipeline` (GETs in flight within
+//!   `prefetch_bytes`, `backup::unit_fetch` per object or part) → `backup::job` (the daemon's
+//!   startBackupFile and IO_READ on the job thread, through `backup::reader`).
+//! * Restore: `restore::target` (where a file goes: local disk or a bucket) → `restore::local`
+//!   (IO_WRITE into a file) or `restore::s3` (IO_WRITE into a PUT or a multipart upload).
+//!
+//! Folders by feature: `config` (the plugin string, key ↔ file name), `s3` (client, HTTP, the
+//! direct GET, the retry policy, error messages, listing), `backup`, `restore`; at the top the
+//! SDK adapter, object metadata, checksums, job statistics and the async runtimes.
 
-pub mod backup;
-mod body;
-pub mod checksum;
-pub mod client;
-mod direct_get;
-mod fetch;
-pub mod http_client;
-pub mod listing;
-pub mod metadata;
-pub mod naming;
-pub mod options;
-mod plugin;
-pub mod prefetch;
-mod rate;
-mod read_ahead;
-pub mod restore_local;
-pub mod restore_s3;
-pub mod restore_target;
-pub mod retry;
+mod backup;
+mod checksum;
+pub mod config;
+mod metadata;
+mod restore;
 pub mod runtime;
-pub mod s3_errors;
-pub mod stats;
+pub mod s3;
+mod sdk_adapter;
+mod stats;
 
-pub use plugin::S3Plugin;
+pub use sdk_adapter::S3Plugin;

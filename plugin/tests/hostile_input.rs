@@ -2,8 +2,8 @@
 //! panic, exact round trips, and names that are always clean paths.
 
 use proptest::prelude::*;
-use s3_plugin::naming::{key_to_name, name_to_key};
-use s3_plugin::options::{parse_pairs, Options};
+use s3_plugin::config::naming::{key_to_name, name_to_key};
+use s3_plugin::config::options::{parse_pairs, Options};
 
 fn key_strategy() -> impl Strategy<Value = String> {
     // Heavy on the characters the scheme treats specially.

@@ -16,14 +16,14 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::S3;
-use crate::direct_get::{BodyError, DirectBody, DirectResponse, GetSpec};
+use crate::backup::rate::RateLimiter;
+use crate::backup::read_ahead::ReadAhead;
 use crate::metadata::ObjectMeta;
-use crate::rate::RateLimiter;
-use crate::read_ahead::ReadAhead;
-use crate::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
 use crate::runtime::{runtime, stream_runtime};
-use crate::s3_errors::Failure;
+use crate::s3::client::S3;
+use crate::s3::direct_get::{BodyError, DirectBody, DirectResponse, GetSpec};
+use crate::s3::errors::Failure;
+use crate::s3::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
 
 /// What every unit of a job shares.
 pub struct Shared {
@@ -199,7 +199,7 @@ impl Body {
             Body::Sdk(stream) => stream
                 .next()
                 .await
-                .map(|r| r.map_err(|e| BodyError::Broken(crate::s3_errors::chain(&e)))),
+                .map(|r| r.map_err(|e| BodyError::Broken(crate::s3::errors::chain(&e)))),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 
 use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::fetch::{Chunk, Head, UnitHandle};
-use crate::s3_errors::Failure;
+use crate::backup::unit_fetch::{Chunk, Head, UnitHandle};
+use crate::s3::errors::Failure;
 
 /// An object's transfer in flight.
 pub struct PendingBody {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use aws_sdk_s3::types::EncodingType;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::S3;
-use crate::naming::VersionTag;
-use crate::retry::{Attempt, RetryPolicy, RetryStats};
-use crate::s3_errors::{attempt, Failure};
+use crate::config::naming::VersionTag;
+use crate::s3::client::S3;
+use crate::s3::errors::{attempt, Failure};
+use crate::s3::retry::{Attempt, RetryPolicy, RetryStats};
 
 /// One listed object.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::retry::Attempt;
+use crate::s3::retry::Attempt;
 
 /// An error and its causes, one after the other, as readable text (the SDK's own display adds
 /// a debug dump of its internals, which helps nobody reading a job log).

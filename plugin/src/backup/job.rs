@@ -11,14 +11,16 @@ use fd_ffi::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::client::S3;
-use crate::listing::Listed;
+use crate::backup::pipeline::{Pipeline, PrefetchConfig};
+use crate::backup::reader::{BodyReader, PendingBody};
+use crate::backup::unit_fetch::Head;
+use crate::config::naming::{key_to_name, version_name};
+use crate::config::options::Options;
 use crate::metadata::ObjectMeta;
-use crate::naming::{key_to_name, version_name};
-use crate::options::Options;
-use crate::prefetch::{BodyReader, Head, PendingBody, Pipeline, PrefetchConfig};
-use crate::retry::{RetryPolicy, RetryStats};
-use crate::s3_errors::{bucket_message, Failure};
+use crate::s3::client::S3;
+use crate::s3::errors::{bucket_message, Failure};
+use crate::s3::listing::Listed;
+use crate::s3::retry::{RetryPolicy, RetryStats};
 use crate::stats::Stats;
 
 /// Permission bits of every backed-up object (documented in the README).
@@ -42,10 +44,6 @@ pub struct Since {
 }
 
 impl Since {
-    pub fn is_full(&self) -> bool {
-        self.reference.is_none()
-    }
-
     /// Whether the object's LastModified says it may have changed (whole seconds: an object
     /// written in the same second as the reference is taken).
     pub fn maybe_changed(&self, mtime: i64) -> bool {
@@ -135,10 +133,6 @@ impl BackupJob {
             read_meta: None,
             warned_no_xattrs: false,
         })
-    }
-
-    pub fn location(&self) -> String {
-        self.options.location()
     }
 
     fn bucket_message(&self, failure: &Failure) -> String {

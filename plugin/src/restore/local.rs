@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fd_ffi::{CreateStatus, IoFailure, MessageLevel, PluginError, RestoreFile, Xattr};
 
-use crate::restore_target::keeps_existing;
+use crate::restore::target::keeps_existing;
 use crate::stats::Stats;
 
 struct Target {

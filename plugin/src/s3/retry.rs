@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::options::Options;
-use crate::s3_errors::{attempt, Failure};
+use crate::config::options::Options;
+use crate::s3::errors::{attempt, Failure};
 
 /// A request that got no answer within `timeout`: retried like an unreachable server.
 pub fn timed_out(timeout: Duration) -> Attempt {

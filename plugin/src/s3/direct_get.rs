@@ -36,11 +36,11 @@ use hyper_util::client::legacy::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::checksum::Additional;
-use crate::http_client::{hyper_client, tls_config, Trust};
 use crate::metadata::ChecksumAlgorithm;
-use crate::retry::{timed_out, Attempt};
 use crate::runtime::on_stream_worker;
-use crate::s3_errors::{self, Failure};
+use crate::s3::errors::{self, Failure};
+use crate::s3::http::{hyper_client, tls_config, Trust};
+use crate::s3::retry::{timed_out, Attempt};
 
 type HyperClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
@@ -202,8 +202,8 @@ impl DirectGet {
             &self.client
         };
         let response = client.request(request).await.map_err(|e| {
-            let text = s3_errors::chain(&e);
-            if s3_errors::is_certificate_text(&text) {
+            let text = errors::chain(&e);
+            if errors::is_certificate_text(&text) {
                 Attempt::Fail(Failure::Unreachable(format!(
                     "TLS certificate not trusted: {text}"
                 )))
@@ -237,7 +237,7 @@ impl DirectGet {
                 after: Some(Duration::ZERO),
             });
         }
-        Err(s3_errors::attempt_from_status(
+        Err(errors::attempt_from_status(
             head.status.as_u16(),
             &head.headers,
             &document,
@@ -398,7 +398,7 @@ impl DirectBody {
                     }
                     // Trailers: nothing to deliver.
                 }
-                Some(Err(e)) => return Some(Err(BodyError::Broken(s3_errors::chain(&e)))),
+                Some(Err(e)) => return Some(Err(BodyError::Broken(errors::chain(&e)))),
                 None => {
                     return self
                         .verify
@@ -509,7 +509,7 @@ impl CredentialCache {
                 .provide_credentials()
                 .await
                 .map_err(|e| Attempt::Retry {
-                    failure: Failure::Denied(format!("no credentials: {}", s3_errors::chain(&e))),
+                    failure: Failure::Denied(format!("no credentials: {}", errors::chain(&e))),
                     after: None,
                 })?;
         if let Ok(mut current) = self.current.write() {

@@ -34,13 +34,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::checksum::{md5_of, multipart_etag, StreamChecksum};
-use crate::client::S3;
+use crate::config::options::Options;
 use crate::metadata::{encode_tags, ChecksumAlgorithm, ObjectMeta};
-use crate::options::Options;
-use crate::restore_target::keeps_existing;
-use crate::retry::{RetryPolicy, RetryStats};
+use crate::restore::target::keeps_existing;
 use crate::runtime::{block_on, runtime};
-use crate::s3_errors::Failure;
+use crate::s3::client::S3;
+use crate::s3::errors::Failure;
+use crate::s3::retry::{RetryPolicy, RetryStats};
 use crate::stats::Stats;
 
 /// S3's limits.

@@ -8,13 +8,13 @@ use fd_ffi::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::backup::{BackupJob, Mode, Since};
-use crate::client::{self, S3};
-use crate::naming::{split_version, VersionTag};
-use crate::options::{parse_pairs, Options, PLUGIN_NAME};
-use crate::restore_local::LocalRestore;
-use crate::restore_s3::{S3Restore, S3Target};
-use crate::restore_target::{destination, recorded_name, split_name, Destination};
+use crate::backup::job::{BackupJob, Mode, Since};
+use crate::config::naming::{split_version, VersionTag};
+use crate::config::options::{parse_pairs, Options, PLUGIN_NAME};
+use crate::restore::local::LocalRestore;
+use crate::restore::s3::{S3Restore, S3Target};
+use crate::restore::target::{destination, recorded_name, split_name, Destination};
+use crate::s3::client::{self, S3};
 
 enum Work {
     Idle,

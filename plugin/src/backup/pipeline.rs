@@ -20,17 +20,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::body::{BodyReader, PendingBody};
-pub use crate::fetch::Head;
-
-use crate::client::S3;
-use crate::fetch::{self, Budget, Shared, UnitSpec};
-use crate::listing::{Listed, Pages};
-use crate::rate::RateLimiter;
-use crate::read_ahead::{reserve_part, ReadAhead};
-use crate::retry::{RetryPolicy, RetryStats};
+use crate::backup::rate::RateLimiter;
+use crate::backup::read_ahead::{reserve_part, ReadAhead};
+use crate::backup::reader::PendingBody;
+use crate::backup::unit_fetch::{self, Budget, Shared, UnitSpec};
 use crate::runtime::runtime;
-use crate::s3_errors::Failure;
+use crate::s3::client::S3;
+use crate::s3::errors::Failure;
+use crate::s3::listing::{Listed, Pages};
+use crate::s3::retry::{RetryPolicy, RetryStats};
 
 /// Objects listed ahead of the job thread at most (each is a few hundred bytes).
 const ITEM_QUEUE: usize = 2000;
@@ -149,7 +147,7 @@ impl Pipeline {
     /// Fetches the current version of an object the prefetcher did not fetch (or whose listed
     /// version is gone), as one stream.
     pub fn fetch_now(&self, key: &str, version_id: Option<String>) -> PendingBody {
-        let unit = fetch::spawn(
+        let unit = unit_fetch::spawn(
             self.shared.clone(),
             UnitSpec {
                 key: key.to_string(),
@@ -231,7 +229,7 @@ impl ListTask {
                     let (handles, starters): (Vec<_>, Vec<_>) = plan(&object, self.part_size)
                         .into_iter()
                         .enumerate()
-                        .map(|(i, spec)| fetch::prepare(spec, i == 0))
+                        .map(|(i, spec)| unit_fetch::prepare(spec, i == 0))
                         .unzip();
                     (Some(PendingBody::new(handles)), starters)
                 } else {
@@ -258,7 +256,7 @@ impl ListTask {
 
     /// Reserves a unit's bytes (units are reserved in listing order) and starts it.
     /// `false`: cancelled.
-    async fn start_unit(&mut self, starter: fetch::UnitStarter, object_size: i64) -> bool {
+    async fn start_unit(&mut self, starter: unit_fetch::UnitStarter, object_size: i64) -> bool {
         let spec = starter.spec();
         let budget = if spec.if_match.is_none() && object_size as u64 > self.part_size {
             // No ETag to pin parts to: one stream with a window of its own.

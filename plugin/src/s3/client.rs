@@ -18,10 +18,10 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 use std::sync::Arc;
 
-use crate::direct_get::{DirectGet, EndpointSettings};
-use crate::http_client::{tls_config, TlsHttpClient, Trust};
-use crate::options::Options;
+use crate::config::options::Options;
 use crate::runtime::block_on;
+use crate::s3::direct_get::{DirectGet, EndpointSettings};
+use crate::s3::http::{tls_config, TlsHttpClient, Trust};
 
 /// Where credentials come from, for messages (never the secret itself).
 pub fn credential_source(options: &Options) -> String {
@@ -133,7 +133,7 @@ pub fn connect(options: &Options) -> Result<S3, String> {
         if let Err(e) = creds {
             return Err(format!(
                 "no usable credentials from {source}: {}",
-                crate::s3_errors::chain(&e)
+                crate::s3::errors::chain(&e)
             ));
         }
         let region = options

@@ -404,7 +404,7 @@ impl Options {
                 None => false,
             },
             as_of: match get("as_of") {
-                Some(v) => Some(crate::naming::parse_utc(v).ok_or_else(|| {
+                Some(v) => Some(crate::config::naming::parse_utc(v).ok_or_else(|| {
                     bad(
                         "as_of",
                         format!("expected a UTC time like 2026-11-20T12:00:00Z, got '{v}'"),
@@ -539,7 +539,7 @@ mod tests {
 
     #[test]
     fn the_readme_documents_exactly_the_known_options() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let table = readme
             .split("## Plugin options")
             .nth(1)

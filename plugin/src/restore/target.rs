@@ -11,8 +11,8 @@
 //! In S3 the key is the original key; with a restore-time `prefix=P` it is `P` + the original
 //! key, and with `bucket=B` it goes into bucket `B`.
 
-use crate::naming::name_to_key;
-use crate::options::{parse_pairs, OptionError, PLUGIN_NAME};
+use crate::config::naming::name_to_key;
+use crate::config::options::{parse_pairs, OptionError, PLUGIN_NAME};
 use fd_ffi::RestoreFile;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub fn split_name(name: &[u8]) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::naming::key_to_name;
+    use crate::config::naming::key_to_name;
 
     #[test]
     fn the_rule() {
