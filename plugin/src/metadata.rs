@@ -19,6 +19,7 @@
 //! Attribute names this version does not know are ignored at restore (later versions may add
 //! some).
 
+use crate::config::naming::quoted;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use fd_ffi::Xattr;
@@ -117,7 +118,7 @@ pub fn decode_tags(text: &str) -> Result<Vec<(String, String)>, String> {
         percent_decode_str(s)
             .decode_utf8()
             .map(|c| c.into_owned())
-            .map_err(|_| format!("tag set {text:?} is not URL-encoded UTF-8"))
+            .map_err(|_| format!("tag set {} is not URL-encoded UTF-8", quoted(text)))
     };
     text.split('&')
         .map(|pair| {
@@ -277,11 +278,16 @@ impl ObjectMeta {
     /// Takes one recorded attribute back. Unknown `s3.` names are ignored; foreign names and
     /// undecodable values are errors.
     pub fn apply_xattr(&mut self, name: &[u8], value: &[u8]) -> Result<(), String> {
-        let name = std::str::from_utf8(name)
-            .map_err(|_| format!("attribute name {name:?} is not UTF-8"))?;
+        let name = std::str::from_utf8(name).map_err(|_| {
+            format!(
+                "attribute name {} is not UTF-8",
+                quoted(&String::from_utf8_lossy(name))
+            )
+        })?;
         let Some(field) = name.strip_prefix(PREFIX) else {
             return Err(format!(
-                "attribute {name:?} was not recorded by this plugin"
+                "attribute {} was not recorded by this plugin",
+                quoted(name)
             ));
         };
         let value = std::str::from_utf8(value)

@@ -22,6 +22,17 @@ enum Work {
     Restore(Box<RestoreWork>),
 }
 
+/// What makes two restore targets need different clients: endpoint, region, addressing,
+/// credentials file, profile, CA bundle and TLS verification.
+type ClientIdentity = (
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<std::path::PathBuf>,
+    Option<String>,
+    Option<std::path::PathBuf>,
+    bool,
+);
 /// Which side the file being restored went to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -36,7 +47,7 @@ struct RestoreWork {
     side: Side,
     used_s3: bool,
     /// Clients by endpoint and credentials.
-    clients: HashMap<String, S3>,
+    clients: HashMap<ClientIdentity, S3>,
 }
 
 /// One job's plugin instance.
@@ -182,15 +193,14 @@ impl S3Plugin {
         } else {
             key
         };
-        let identity = format!(
-            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{}",
-            options.endpoint,
-            options.region,
+        let identity: ClientIdentity = (
+            options.endpoint.clone(),
+            options.region.clone(),
             options.path_style,
-            options.credentials_file,
-            options.profile,
-            options.ca_file,
-            options.verify_tls
+            options.credentials_file.clone(),
+            options.profile.clone(),
+            options.ca_file.clone(),
+            options.verify_tls,
         );
         let work = self.restore();
         let s3 = match work.clients.get(&identity) {

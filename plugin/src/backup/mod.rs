@@ -10,4 +10,5 @@ pub(crate) mod pipeline;
 mod rate;
 mod read_ahead;
 pub(crate) mod reader;
+mod transfer_error;
 pub(crate) mod unit_fetch;

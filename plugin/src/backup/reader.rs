@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use tokio::sync::mpsc::error::TryRecvError;
 
+use crate::backup::transfer_error::TransferError;
 use crate::backup::unit_fetch::{Chunk, Head, UnitHandle};
 use crate::s3::errors::Failure;
 
@@ -52,7 +53,7 @@ pub struct BodyReader {
     received: u64,
     expected: u64,
     /// A failure met after some bytes of a read, reported by the next read.
-    failed: Option<String>,
+    failed: Option<TransferError>,
 }
 
 /// What the reader finds next.
@@ -63,14 +64,14 @@ enum Next {
     NotYet,
     /// Every unit has ended.
     End,
-    Failed(String),
+    Failed(TransferError),
 }
 
 impl BodyReader {
     /// Fills `buf` with what has arrived, waiting only while nothing has: a daemon read is one
     /// record of the backup, so reads are as full as the data at hand allows. `Ok(0)` at the end
     /// of a complete body.
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransferError> {
         if let Some(why) = self.failed.take() {
             return Err(why);
         }
@@ -86,10 +87,10 @@ impl BodyReader {
                     self.unit_received += n as u64;
                     filled += n;
                     if self.received > self.expected {
-                        return Err(format!(
+                        return Err(TransferError::Corrupt(format!(
                             "the body is longer than its {} bytes",
                             self.expected
-                        ));
+                        )));
                     }
                     continue;
                 }
@@ -115,10 +116,10 @@ impl BodyReader {
                 return if self.received == self.expected {
                     Next::End
                 } else {
-                    Next::Failed(format!(
-                        "the body ended after {} of {} bytes",
-                        self.received, self.expected
-                    ))
+                    Next::Failed(TransferError::Short {
+                        got: self.received,
+                        expected: self.expected,
+                    })
                 };
             };
             let next = if wait {
@@ -136,20 +137,23 @@ impl BodyReader {
                     self.offset = 0;
                     return Next::Chunk;
                 }
-                Some(Err(message)) => {
-                    return Next::Failed(format!(
-                        "{message} after {} of {} bytes",
-                        self.received, self.expected
-                    ))
+                Some(Err(error)) => {
+                    return Next::Failed(TransferError::After {
+                        cause: Box::new(error),
+                        received: self.received,
+                        expected: self.expected,
+                    })
                 }
                 None => {
                     // This unit is done: a ranged part must have delivered all of its bytes.
                     if let Some(len) = unit.len {
                         if self.unit_received != len {
-                            return Next::Failed(format!(
-                                "a part ended after {} of {len} bytes ({} of {} bytes of the object)",
-                                self.unit_received, self.received, self.expected
-                            ));
+                            return Next::Failed(TransferError::ShortPart {
+                                got: self.unit_received,
+                                len,
+                                received: self.received,
+                                expected: self.expected,
+                            });
                         }
                     }
                     self.units.pop_front();
@@ -170,7 +174,7 @@ mod tests {
 
     use super::*;
 
-    type Feed = mpsc::Sender<Result<Chunk, String>>;
+    type Feed = mpsc::Sender<Result<Chunk, TransferError>>;
 
     /// A body of units of the given lengths (`None`: a whole object), and their feeds.
     fn body(lens: &[Option<u64>], expected: u64) -> (BodyReader, Vec<Feed>) {
@@ -226,10 +230,12 @@ mod tests {
     fn a_failure_after_some_bytes_is_reported_by_the_next_read() {
         let (mut reader, feeds) = body(&[None], 10);
         feed(&feeds[0], b"abc");
-        feeds[0].try_send(Err("the body broke off".into())).unwrap();
+        feeds[0]
+            .try_send(Err(TransferError::Corrupt("the body broke off".into())))
+            .unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(reader.read(&mut buf), Ok(3));
-        let why = reader.read(&mut buf).unwrap_err();
+        let why = reader.read(&mut buf).unwrap_err().to_string();
         assert_eq!(why, "the body broke off after 3 of 10 bytes");
     }
 
@@ -241,14 +247,14 @@ mod tests {
         feeds.clear();
         let mut buf = [0u8; 16];
         assert_eq!(reader.read(&mut buf), Ok(3));
-        let why = reader.read(&mut buf).unwrap_err();
+        let why = reader.read(&mut buf).unwrap_err().to_string();
         assert!(why.starts_with("a part ended after 3 of 4 bytes"), "{why}");
 
         let (mut reader, feeds) = body(&[None], 8);
         feed(&feeds[0], b"abcde");
         drop(feeds);
         assert_eq!(reader.read(&mut buf), Ok(5));
-        let why = reader.read(&mut buf).unwrap_err();
+        let why = reader.read(&mut buf).unwrap_err().to_string();
         assert_eq!(why, "the body ended after 5 of 8 bytes");
 
         let (mut reader, feeds) = body(&[None], 2);
@@ -256,6 +262,7 @@ mod tests {
         assert!(reader
             .read(&mut buf)
             .unwrap_err()
+            .to_string()
             .contains("longer than its 2 bytes"));
     }
 }

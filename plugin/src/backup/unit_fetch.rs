@@ -18,11 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backup::rate::RateLimiter;
 use crate::backup::read_ahead::ReadAhead;
+use crate::backup::transfer_error::{NotResumed, TransferError};
 use crate::metadata::ObjectMeta;
 use crate::runtime::{runtime, stream_runtime};
 use crate::s3::client::S3;
 use crate::s3::direct_get::{BodyError, DirectBody, DirectResponse, GetSpec};
 use crate::s3::errors::Failure;
+use crate::s3::object::{ObjectHandle, Requests};
 use crate::s3::retry::{attempt_within, Attempt, RetryPolicy, RetryStats};
 
 /// What every unit of a job shares.
@@ -88,7 +90,7 @@ impl Chunk {
 /// The reader's end of a unit.
 pub struct UnitHandle {
     pub head: Option<oneshot::Receiver<Result<Head, Failure>>>,
-    pub chunks: mpsc::Receiver<Result<Chunk, String>>,
+    pub chunks: mpsc::Receiver<Result<Chunk, TransferError>>,
     /// Length of a ranged unit (checked by the reader).
     pub len: Option<u64>,
 }
@@ -99,14 +101,14 @@ struct UnitTask {
     budget: Budget,
     cancel: CancellationToken,
     head: Option<oneshot::Sender<Result<Head, Failure>>>,
-    chunks: mpsc::Sender<Result<Chunk, String>>,
+    chunks: mpsc::Sender<Result<Chunk, TransferError>>,
 }
 
 /// A unit whose reader end exists but whose transfer has not started (it waits for budget).
 pub struct UnitStarter {
     spec: UnitSpec,
     head: Option<oneshot::Sender<Result<Head, Failure>>>,
-    chunks: mpsc::Sender<Result<Chunk, String>>,
+    chunks: mpsc::Sender<Result<Chunk, TransferError>>,
 }
 
 /// Creates a unit's two ends. `with_head`: the first unit of an object reports the head.
@@ -296,28 +298,26 @@ impl UnitTask {
         Ok(Got::from_sdk(output, first_whole))
     }
 
-    async fn fail(&mut self, failure: Failure, message: String) {
+    async fn fail(&mut self, failure: Failure, error: TransferError) {
         match self.head.take() {
             Some(head) => {
                 let _ = head.send(Err(failure));
             }
             None => {
-                let _ = self.chunks.send(Err(message)).await;
+                let _ = self.chunks.send(Err(error)).await;
             }
         }
     }
 
     /// Hands `bytes` to the reader; false if the reader is gone or the unit over-delivers.
-    async fn deliver(&mut self, bytes: Bytes) -> Result<bool, String> {
+    async fn deliver(&mut self, bytes: Bytes) -> Result<bool, TransferError> {
         if let Some(rate) = &self.shared.rate {
             rate.take(bytes.len()).await;
         }
         let permit = match &mut self.budget {
-            Budget::Reserved(reserved) => {
-                Some(reserved.split(bytes.len()).ok_or_else(|| {
-                    "the server sent more data than the object's size".to_string()
-                })?)
-            }
+            Budget::Reserved(reserved) => Some(reserved.split(bytes.len()).ok_or_else(|| {
+                TransferError::Corrupt("the server sent more data than the object's size".into())
+            })?),
             Budget::Window(window) => {
                 let n = bytes.len().min(u32::MAX as usize) as u32;
                 match window.clone().acquire_many_owned(n).await {
@@ -357,14 +357,8 @@ impl UnitTask {
         let mut output = match first {
             Ok(output) => output,
             Err(failure) => {
-                let message = match &failure {
-                    Failure::Changed => "the object changed since it was listed \
-                                         (its ETag no longer matches)"
-                        .to_string(),
-                    Failure::NotFound => "the object was deleted meanwhile".to_string(),
-                    other => format!("{other:?}"),
-                };
-                self.fail(failure, message).await;
+                let error = TransferError::from(failure.clone());
+                self.fail(failure, error).await;
                 return;
             }
         };
@@ -373,8 +367,13 @@ impl UnitTask {
             Some((a, b)) => match content_range(output.content_range.as_deref()) {
                 Some((s, e, t)) if s == a && e + 1 == b => (t as i64, a, b - a),
                 other => {
-                    let m = format!("{what}: the server answered with range {other:?}");
-                    self.fail(Failure::Other(m.clone()), m).await;
+                    let got = match other {
+                        Some((s, e, t)) => format!("bytes {s}-{e}/{t}"),
+                        None => "no range".to_string(),
+                    };
+                    let m = format!("{what}: the server answered with range {got}");
+                    self.fail(Failure::Other(m.clone()), TransferError::Corrupt(m))
+                        .await;
                     return;
                 }
             },
@@ -416,52 +415,24 @@ impl UnitTask {
         etag: Option<String>,
     ) -> Result<ObjectMeta, Failure> {
         let shared = &self.shared;
-        let key = &self.spec.key;
-        let timeout = shared.read_timeout;
-        let mut meta = if let Some(meta) = from_get {
-            meta
-        } else {
-            let what = format!("HEAD s3://{}/{key}", shared.bucket);
-            let head = shared
-                .retry
-                .request(&what, &self.cancel, &shared.stats, timeout, || {
-                    let mut request = shared
-                        .s3
-                        .client
-                        .head_object()
-                        .bucket(&shared.bucket)
-                        .key(key)
-                        .set_version_id(self.spec.version_id.clone())
-                        .checksum_mode(ChecksumMode::Enabled);
-                    if let Some(etag) = &etag {
-                        request = request.if_match(etag);
-                    }
-                    request.send()
-                })
-                .await?;
-            ObjectMeta::from_head(&head)
+        let object = ObjectHandle::new(
+            Requests {
+                s3: shared.s3.clone(),
+                retry: shared.retry.clone(),
+                stats: shared.stats.clone(),
+                timeout: shared.read_timeout,
+                cancel: self.cancel.clone(),
+            },
+            shared.bucket.clone(),
+            self.spec.key.clone(),
+        );
+        let version = self.spec.version_id.as_deref();
+        let mut meta = match from_get {
+            Some(meta) => meta,
+            None => ObjectMeta::from_head(&object.head(version, etag.as_deref()).await?),
         };
         if meta.tag_count > 0 {
-            let what = format!("GET s3://{}/{key}?tagging", shared.bucket);
-            let version = meta.version_id.clone();
-            let tagging = shared
-                .retry
-                .request(&what, &self.cancel, &shared.stats, timeout, || {
-                    shared
-                        .s3
-                        .client
-                        .get_object_tagging()
-                        .bucket(&shared.bucket)
-                        .key(key)
-                        .set_version_id(version.clone())
-                        .send()
-                })
-                .await?;
-            meta.tags = tagging
-                .tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect();
+            meta.tags = object.tags(meta.version_id.as_deref()).await?;
         }
         Ok(meta)
     }
@@ -490,8 +461,8 @@ impl UnitTask {
                     match self.deliver(bytes).await {
                         Ok(true) => {}
                         Ok(false) => return false,
-                        Err(message) => {
-                            let _ = self.chunks.send(Err(message)).await;
+                        Err(error) => {
+                            let _ = self.chunks.send(Err(error)).await;
                             return false;
                         }
                     }
@@ -504,24 +475,24 @@ impl UnitTask {
                 Ok(Some(Err(BodyError::Broken(e)))) => format!("the body broke off: {e}"),
                 Ok(Some(Err(BodyError::Corrupt(e)))) => {
                     // Wrong data was delivered already: nothing to resume.
-                    let _ = self.chunks.send(Err(e)).await;
+                    let _ = self.chunks.send(Err(TransferError::Corrupt(e))).await;
                     return false;
                 }
                 Err(_) => format!("no data for {} s", timeout.as_secs()),
             };
             let Some(etag) = etag.clone().filter(|_| total >= 0) else {
+                let why = NotResumed::NoEtag;
                 let _ = self
                     .chunks
-                    .send(Err(format!("{broken} (cannot resume: no ETag/size)")))
+                    .send(Err(TransferError::NotResumed { broken, why }))
                     .await;
                 return false;
             };
             if failures_since_progress >= shared.retry.retries {
+                let why = NotResumed::GaveUp(failures_since_progress);
                 let _ = self
                     .chunks
-                    .send(Err(format!(
-                        "{broken} (gave up after {failures_since_progress} retries without progress)"
-                    )))
+                    .send(Err(TransferError::NotResumed { broken, why }))
                     .await;
                 return false;
             }
@@ -530,7 +501,10 @@ impl UnitTask {
             shared.stats.retries.fetch_add(1, Ordering::Relaxed);
             let from = begin + delivered;
             let to = begin + len;
-            log::debug!("{what}: {broken}; resuming at byte {from} in {wait:?}");
+            log::debug!(
+                "{what}: {broken}; resuming at byte {from} in {:.1} s",
+                wait.as_secs_f64()
+            );
             tokio::time::sleep(wait).await;
             let this = &*self;
             let pinned = &etag;
@@ -540,7 +514,7 @@ impl UnitTask {
                     this.get(Some(from), Some(to), Some(pinned.clone()))
                 })
                 .await;
-            let message = match resumed_output {
+            let why = match resumed_output {
                 Ok(output) => {
                     let expected = (from, to - 1, total as u64);
                     if content_range(output.content_range.as_deref()) == Some(expected) {
@@ -551,20 +525,18 @@ impl UnitTask {
                         body = output.body;
                         continue;
                     }
-                    format!(
-                        "{broken}; the resumed response covers {:?}, not bytes {from}-{}",
-                        output.content_range,
-                        to - 1
-                    )
+                    NotResumed::WrongRange {
+                        got: output.content_range,
+                        from,
+                        to: to - 1,
+                    }
                 }
-                Err(Failure::Changed) => format!(
-                    "{broken}, and the object changed before the rest could be read \
-                     (its ETag no longer matches)"
-                ),
-                Err(Failure::NotFound) => format!("{broken}, and the object was deleted meanwhile"),
-                Err(failure) => format!("{broken}; resuming failed: {failure:?}"),
+                Err(failure) => NotResumed::from(failure),
             };
-            let _ = self.chunks.send(Err(message)).await;
+            let _ = self
+                .chunks
+                .send(Err(TransferError::NotResumed { broken, why }))
+                .await;
             return false;
         }
     }

@@ -216,6 +216,12 @@ pub fn split_version(name: &[u8]) -> Result<(Vec<u8>, VersionTag), NameError> {
     ))
 }
 
+/// A key, name or value for a message: in single quotes, with control characters and quotes
+/// escaped (`'a\nb'`), so that an odd key is seen exactly and never breaks a log line.
+pub fn quoted(text: &str) -> String {
+    format!("'{}'", text.escape_debug())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

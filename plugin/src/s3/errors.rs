@@ -21,20 +21,27 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// What went wrong with one request, as far as the caller must decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What went wrong with one request, as far as the caller must decide. Its text is for a
+/// person: callers put it after what they were doing ("cannot store s3://b/k: …").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
     /// 412: the object is no longer the version being read (If-Match).
+    #[error("the object changed (its ETag no longer matches)")]
     Changed,
     /// 404 / NoSuchKey: the object is gone.
+    #[error("not found")]
     NotFound,
     /// The bucket does not exist.
+    #[error("the bucket does not exist")]
     NoSuchBucket,
     /// 403 and friends: the credentials were refused.
+    #[error("access denied: {0}")]
     Denied(String),
     /// The endpoint could not be reached (connect, DNS, TLS, timeout).
+    #[error("the endpoint could not be reached: {0}")]
     Unreachable(String),
     /// Anything else, with the server's code and message when it sent one.
+    #[error("{0}")]
     Other(String),
 }
 

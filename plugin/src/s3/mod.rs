@@ -6,4 +6,5 @@ pub(crate) mod direct_get;
 pub mod errors;
 pub(crate) mod http;
 pub mod listing;
+pub(crate) mod object;
 pub mod retry;

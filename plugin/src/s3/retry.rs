@@ -143,7 +143,11 @@ impl RetryPolicy {
                 .unwrap_or_else(|| self.backoff(attempt))
                 .min(self.max_elapsed.saturating_sub(elapsed));
             stats.retries.fetch_add(1, Ordering::Relaxed);
-            log::debug!("{what}: {failure:?}; retry {} in {wait:?}", attempt + 1);
+            log::debug!(
+                "{what}: {failure}; retry {} in {:.1} s",
+                attempt + 1,
+                wait.as_secs_f64()
+            );
             tokio::select! {
                 _ = cancel.cancelled() => return Err(Failure::Other("the job was cancelled".into())),
                 _ = tokio::time::sleep(wait) => {}
