@@ -1,10 +1,10 @@
 //! Sizes, field offsets and constant values of the raw bindings (`fd_ffi::sys::{bareos,bacula}`),
-//! checked against the numbers written in the ABI notes
-//! (`shared/abi/bareos-fd-plugin-abi.md` §2–4 and §14, `shared/abi/bacula-fd-plugin-abi.md`
-//! §3–6 and §10). The numbers are deliberately hard-coded here: they are the measured layouts
-//! of the real daemons, and the bindings must match them, not the other way round.
+//! checked against the numbers written in `docs/abi.md` (§2 for what both daemons share, §3
+//! for Bareos, §4 for Bacula 9.6, §11 and §12 for how they and the Bareos releases differ).
+//! The numbers are deliberately hard-coded here: they are the measured layouts of the real
+//! daemons, and the bindings must match them, not the other way round.
 //!
-//! Offsets and sizes are those of Linux x86_64 (LP64, glibc), the platform of the notes; the
+//! Offsets and sizes are those of Linux x86_64 (LP64, glibc), the platform of `docs/abi.md`; the
 //! constant values are platform independent.
 
 use std::mem::{offset_of, size_of, size_of_val};
@@ -42,8 +42,8 @@ macro_rules! consts {
 mod x86_64_linux {
     use super::*;
 
-    /// `struct stat` (both notes: glibc x86_64, 144 bytes). `st_atim`/`st_mtim`/`st_ctim` are
-    /// spelled `st_atime`(+`_nsec`) etc. in the libc crate.
+    /// `struct stat` (`docs/abi.md` §2.1: glibc x86_64, 144 bytes). `st_atim`/`st_mtim`/
+    /// `st_ctim` are spelled `st_atime`(+`_nsec`) etc. in the libc crate.
     #[test]
     fn struct_stat_is_glibc_x86_64() {
         layout!(libc::stat, 144, {
@@ -86,7 +86,7 @@ mod x86_64_linux {
             assert_eq!(size_of::<boffset_t>(), 8);
         }
 
-        /// §4.1
+        /// §3.1
         #[test]
         fn plugin_context() {
             layout!(PluginContext, 32, {
@@ -97,14 +97,14 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.2, §4.6
+        /// §3.2
         #[test]
         fn api_definition_and_event() {
             layout!(PluginApiDefinition, 8, { size @ 0 => 4, version @ 4 => 4 });
             layout!(bEvent, 4, { eventType @ 0 => 4 });
         }
 
-        /// §4.3
+        /// §3.3
         #[test]
         fn plugin_information() {
             layout!(PluginInformation, 64, {
@@ -120,7 +120,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.4
+        /// §3.4
         #[test]
         fn plugin_functions() {
             layout!(PluginFunctions, 144, {
@@ -146,7 +146,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.5
+        /// §3.5
         #[test]
         fn core_functions() {
             layout!(CoreFunctions, 176, {
@@ -176,7 +176,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.7
+        /// §3.6
         #[test]
         fn save_pkt() {
             layout!(save_pkt, 240, {
@@ -200,7 +200,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.8, Bareos 23.x–25.x
+        /// §3.7, Bareos 23.x–25.x
         #[test]
         fn restore_pkt() {
             layout!(restore_pkt, 240, {
@@ -225,7 +225,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.8 and §14, Bareos master (HEAD): 256 bytes, same prefix as `restore_pkt`.
+        /// §3.7 and §12, Bareos master (HEAD): 256 bytes, same prefix as `restore_pkt`.
         #[test]
         fn restore_pkt_ext() {
             layout!(restore_pkt_ext, 256, {
@@ -252,7 +252,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.9
+        /// §3.8
         #[test]
         fn io_pkt() {
             layout!(io_pkt, 80, {
@@ -274,7 +274,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.10, §4.11
+        /// §3.9
         #[test]
         fn acl_and_xattr_pkt() {
             layout!(acl_pkt, 40, {
@@ -295,7 +295,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4.12
+        /// §3.10
         #[test]
         fn restore_object_pkt() {
             layout!(restore_object_pkt, 64, {
@@ -329,7 +329,7 @@ mod x86_64_linux {
             assert_eq!(size_of::<boffset_t>(), 8);
         }
 
-        /// §4: bpContext, bInfo, bEvent
+        /// §4.1: bpContext, bInfo, bEvent
         #[test]
         fn context_info_event() {
             layout!(bpContext, 16, { bContext @ 0 => 8, pContext @ 8 => 8 });
@@ -337,7 +337,7 @@ mod x86_64_linux {
             layout!(bEvent, 4, { eventType @ 0 => 4 });
         }
 
-        /// §4: pInfo
+        /// §4.2: pInfo
         #[test]
         fn p_info() {
             layout!(pInfo, 56, {
@@ -352,7 +352,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4: bFuncs (17 slots)
+        /// §4.3: bFuncs (17 slots)
         #[test]
         fn b_funcs() {
             layout!(bFuncs, 144, {
@@ -378,7 +378,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §4: pFuncs (15 slots)
+        /// §4.4: pFuncs (15 slots)
         #[test]
         fn p_funcs() {
             layout!(pFuncs, 128, {
@@ -402,7 +402,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §5: save_pkt
+        /// §4.5: save_pkt
         #[test]
         fn save_pkt() {
             layout!(save_pkt, 240, {
@@ -426,7 +426,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §5: restore_pkt
+        /// §4.6: restore_pkt
         #[test]
         fn restore_pkt() {
             layout!(restore_pkt, 232, {
@@ -450,7 +450,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §5: io_pkt
+        /// §4.7: io_pkt
         #[test]
         fn io_pkt() {
             layout!(io_pkt, 72, {
@@ -471,7 +471,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §5: xacl_pkt, stream_pkt
+        /// §4.8: xacl_pkt, stream_pkt
         #[test]
         fn xacl_and_stream_pkt() {
             layout!(xacl_pkt, 32, {
@@ -488,7 +488,7 @@ mod x86_64_linux {
             });
         }
 
-        /// §5: restore_object_pkt
+        /// §4.9: restore_object_pkt
         #[test]
         fn restore_object_pkt() {
             layout!(restore_object_pkt, 64, {
@@ -633,11 +633,11 @@ fn bareos_constants() {
     consts!(fd_ffi::sys::bareos {
         FD_PLUGIN_INTERFACE_VERSION = 10,
         FD_NR_EVENTS = 31,
-        // §3.1
+        // §2.2
         PYTHON_UNDEFINED_RETURN_VALUE = -1,
         bRC_OK = 0, bRC_Stop = 1, bRC_Error = 2, bRC_More = 3, bRC_Term = 4, bRC_Seen = 5,
         bRC_Core = 6, bRC_Skip = 7, bRC_Cancel = 8, bRC_Max = 9999,
-        // §3.2
+        // §3.11
         bEventJobStart = 1, bEventJobEnd = 2, bEventStartBackupJob = 3, bEventEndBackupJob = 4,
         bEventStartRestoreJob = 5, bEventEndRestoreJob = 6, bEventStartVerifyJob = 7,
         bEventEndVerifyJob = 8, bEventBackupCommand = 9, bEventRestoreCommand = 10,
@@ -650,7 +650,7 @@ fn bareos_constants() {
         bEventVssCreateSnapshots = 27, bEventVssRestoreLoadComponentMetadata = 28,
         bEventVssRestoreSetComponentsSelected = 29, bEventVssCloseRestore = 30,
         bEventVssBackupComplete = 31,
-        // §3.3
+        // §3.12
         bVarJobId = 1, bVarFDName = 2, bVarLevel = 3, bVarType = 4, bVarClient = 5,
         bVarJobName = 6, bVarJobStatus = 7, bVarSinceTime = 8, bVarAccurate = 9,
         bVarFileSeen = 10, bVarVssClient = 11, bVarWorkingDir = 12, bVarWhere = 13,
@@ -658,7 +658,7 @@ fn bareos_constants() {
         bVarPrevJobName = 18, bVarPrefixLinks = 19, bVarCheckChanges = 20, bVarUsedConfig = 21,
         bVarPluginPath = 22, bVarAccurateOptions = 23,
         pVarName = 1, pVarDescription = 2,
-        // §3.4
+        // §2.3
         FT_LNKSAVED = 1, FT_REGE = 2, FT_REG = 3, FT_LNK = 4, FT_DIREND = 5, FT_SPEC = 6,
         FT_NOACCESS = 7, FT_NOFOLLOW = 8, FT_NOSTAT = 9, FT_NOCHG = 10, FT_DIRNOCHG = 11,
         FT_ISARCH = 12, FT_NORECURSE = 13, FT_NOFSCHG = 14, FT_NOOPEN = 15, FT_RAW = 16,
@@ -666,17 +666,17 @@ fn bareos_constants() {
         FT_PLUGIN = 22, FT_DELETED = 23, FT_BASE = 24, FT_RESTORE_FIRST = 25, FT_JUNCTION = 26,
         FT_PLUGIN_CONFIG = 27, FT_PLUGIN_CONFIG_FILLED = 28,
         FT_MASK = 0xFFFF, FT_UNSET = 0xFFFF, AR_DATA_STREAM = 1 << 16,
-        // §3.5
+        // §2.4
         CF_SKIP = 1, CF_ERROR = 2, CF_EXTRACT = 3, CF_CREATED = 4, CF_CORE = 5,
-        // §3.6
+        // §2.5
         IO_OPEN = 1, IO_READ = 2, IO_WRITE = 3, IO_CLOSE = 4, IO_SEEK = 5,
         iostat_error = -1, iostat_do_in_plugin = 0, iostat_do_in_core = 1,
-        // §3.7
+        // §2.6
         M_ABORT = 1, M_DEBUG = 2, M_FATAL = 3, M_ERROR = 4, M_WARNING = 5, M_INFO = 6,
         M_SAVED = 7, M_NOTSAVED = 8, M_SKIPPED = 9, M_MOUNT = 10, M_ERROR_TERM = 11,
         M_TERM = 12, M_RESTORED = 13, M_SECURITY = 14, M_ALERT = 15, M_VOLMGMT = 16,
         M_AUDIT = 17, M_CONFIG_ERROR = 18,
-        // §3.8
+        // §2.7, §2.4
         L_FULL = b'F', L_INCREMENTAL = b'I', L_DIFFERENTIAL = b'D', L_SINCE = b'S',
         L_VERIFY_CATALOG = b'C', L_VERIFY_INIT = b'V', L_VERIFY_VOLUME_TO_CATALOG = b'O',
         L_VERIFY_DISK_TO_CATALOG = b'd', L_VERIFY_DATA = b'A', L_BASE = b'B', L_NONE = b' ',
@@ -688,7 +688,7 @@ fn bareos_constants() {
         JS_Canceled = b'A', JS_Incomplete = b'I',
         REPLACE_ALWAYS = b'a', REPLACE_IFNEWER = b'w', REPLACE_NEVER = b'n',
         REPLACE_IFOLDER = b'o',
-        // §3.9: bit numbers
+        // §3.13: bit numbers
         FO_PORTABLE_DATA = 0, FO_MD5 = 1, FO_COMPRESS = 2, FO_NO_RECURSION = 3, FO_MULTIFS = 4,
         FO_SPARSE = 5, FO_IF_NEWER = 6, FO_NOREPLACE = 7, FO_READFIFO = 8, FO_SHA1 = 9,
         FO_PORTABLE = 10, FO_MTIMEONLY = 11, FO_KEEPATIME = 12, FO_EXCLUDE = 13, FO_ACL = 14,
@@ -710,10 +710,10 @@ fn bacula_constants() {
     assert_eq!(fd_ffi::sys::bacula::FD_PLUGIN_MAGIC, b"*FDPluginData*\0");
     consts!(fd_ffi::sys::bacula {
         FD_PLUGIN_INTERFACE_VERSION = 14,
-        // §3
+        // §2.2
         bRC_OK = 0, bRC_Stop = 1, bRC_Error = 2, bRC_More = 3, bRC_Term = 4, bRC_Seen = 5,
         bRC_Core = 6, bRC_Skip = 7, bRC_Cancel = 8, bRC_Max = 9999,
-        // §6.1
+        // §3.12, §4.11
         bVarJobId = 1, bVarFDName = 2, bVarLevel = 3, bVarType = 4, bVarClient = 5,
         bVarJobName = 6, bVarJobStatus = 7, bVarSinceTime = 8, bVarAccurate = 9,
         bVarFileSeen = 10, bVarVssObject = 11, bVarVssDllHandle = 12, bVarWorkingDir = 13,
@@ -721,7 +721,7 @@ fn bacula_constants() {
         bVarDistName = 18, bVarxxx = 19, bVarPrevJobName = 20, bVarPrefixLinks = 21,
         bVarInteractiveSession = 22, bVarFileIndex = 23, bVarReplace = 24,
         pVarName = 1, pVarDescription = 2,
-        // §6.2
+        // §4.10
         bEventJobStart = 1, bEventJobEnd = 2, bEventStartBackupJob = 3, bEventEndBackupJob = 4,
         bEventStartRestoreJob = 5, bEventEndRestoreJob = 6, bEventStartVerifyJob = 7,
         bEventEndVerifyJob = 8, bEventBackupCommand = 9, bEventRestoreCommand = 10,
@@ -731,21 +731,21 @@ fn bacula_constants() {
         bEventEndFileSet = 19, bEventPluginCommand = 20, bEventVssBeforeCloseRestore = 21,
         bEventVssPrepareSnapshot = 22, bEventOptionPlugin = 23, bEventHandleBackupFile = 24,
         bEventComponentInfo = 25, bEventFeatures = 26,
-        // §6.3, §6.4
+        // §2.5, §4.8
         IO_OPEN = 1, IO_READ = 2, IO_WRITE = 3, IO_CLOSE = 4, IO_SEEK = 5,
         BACL_BACKUP = 1, BACL_RESTORE = 2, BXATTR_BACKUP = 3, BXATTR_RESTORE = 4,
-        // §6.5
+        // §2.3
         FT_LNKSAVED = 1, FT_REGE = 2, FT_REG = 3, FT_LNK = 4, FT_DIREND = 5, FT_SPEC = 6,
         FT_NOACCESS = 7, FT_NOFOLLOW = 8, FT_NOSTAT = 9, FT_NOCHG = 10, FT_DIRNOCHG = 11,
         FT_ISARCH = 12, FT_NORECURSE = 13, FT_NOFSCHG = 14, FT_NOOPEN = 15, FT_RAW = 16,
         FT_FIFO = 17, FT_DIRBEGIN = 18, FT_INVALIDFS = 19, FT_INVALIDDT = 20, FT_REPARSE = 21,
         FT_PLUGIN = 22, FT_DELETED = 23, FT_BASE = 24, FT_RESTORE_FIRST = 25, FT_JUNCTION = 26,
         FT_PLUGIN_CONFIG = 27, FT_PLUGIN_CONFIG_FILLED = 28, FT_MASK = 0xFFFF,
-        // §6.6
+        // §2.4
         CF_SKIP = 1, CF_ERROR = 2, CF_EXTRACT = 3, CF_CREATED = 4, CF_CORE = 5,
         REPLACE_ALWAYS = b'a', REPLACE_IFNEWER = b'w', REPLACE_NEVER = b'n',
         REPLACE_IFOLDER = b'o',
-        // §6.7: masks
+        // §4.12: masks
         FO_PORTABLE_DATA = 1 << 0, FO_COMPRESS = 1 << 2, FO_NO_RECURSION = 1 << 3,
         FO_MULTIFS = 1 << 4, FO_SPARSE = 1 << 5, FO_IF_NEWER = 1 << 6, FO_NOREPLACE = 1 << 7,
         FO_READFIFO = 1 << 8, FO_PORTABLE = 1 << 10, FO_MTIMEONLY = 1 << 11,
@@ -754,11 +754,11 @@ fn bacula_constants() {
         FO_ENCRYPT = 1 << 21, FO_NOATIME = 1 << 22, FO_ENHANCEDWILD = 1 << 23,
         FO_CHKCHANGES = 1 << 24, FO_STRIPPATH = 1 << 25, FO_HONOR_NODUMP = 1 << 26,
         FO_XATTR = 1 << 27, FO_DELTA = 1 << 28, FO_PLUGIN = 1 << 29, FO_OFFSETS = 1 << 30,
-        // §6.8
+        // §2.6
         M_ABORT = 1, M_DEBUG = 2, M_FATAL = 3, M_ERROR = 4, M_WARNING = 5, M_INFO = 6,
         M_SAVED = 7, M_NOTSAVED = 8, M_SKIPPED = 9, M_MOUNT = 10, M_ERROR_TERM = 11,
         M_TERM = 12, M_RESTORED = 13, M_SECURITY = 14, M_ALERT = 15, M_VOLMGMT = 16,
-        // §6.9
+        // §2.7
         L_FULL = b'F', L_INCREMENTAL = b'I', L_DIFFERENTIAL = b'D', L_SINCE = b'S',
         L_VERIFY_CATALOG = b'C', L_BASE = b'B', L_VIRTUAL_FULL = b'f', L_NONE = b' ',
         JT_BACKUP = b'B', JT_RESTORE = b'R', JT_VERIFY = b'V', JT_ADMIN = b'D',
@@ -772,7 +772,7 @@ fn bacula_constants() {
     });
 }
 
-/// Bacula note §10.1/§10.2: what is the same and what differs between the two ABIs.
+/// `docs/abi.md` §11: what is the same and what differs between the two ABIs.
 #[test]
 fn differences_between_the_abis() {
     use fd_ffi::sys::{bacula as bac, bareos as bar};
@@ -834,7 +834,7 @@ fn differences_between_the_abis() {
     assert_eq!((bar::M_AUDIT, bar::M_CONFIG_ERROR), (17, 18));
 }
 
-/// Bacula note §10.2/§10.3: the packets and tables that differ in size.
+/// `docs/abi.md` §11 and §1.3: the packets and tables that differ in size.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 #[test]
 fn size_differences_between_the_abis() {

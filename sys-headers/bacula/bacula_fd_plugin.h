@@ -2,12 +2,13 @@
  * bacula_fd_plugin.h - C declarations of the Bacula 9.6 file daemon plugin
  * ABI (plugin interface version 14; Linux x86_64, LP64, glibc).
  *
- * Written for this project from the research note
- * shared/abi/bacula-fd-plugin-abi.md; it is not derived from the Bacula
- * headers. Names, member order, sizes and numeric values follow that note.
- * Byte offsets quoted in comments are those measured on x86_64 and are
- * checked by ffi/tests/layout.rs against the Rust bindings generated from
- * this file (ffi/src/sys/bacula.rs).
+ * Written for this project, not derived from the Bacula headers. The facts
+ * it follows (names, member order, sizes and numeric values) are set out in
+ * docs/abi.md (section 1: loading; 2: the types and constants both daemons
+ * share; 4: the Bacula 9.6 tables, packets, events and variables; 11: how
+ * they differ from Bareos'). Byte offsets quoted in comments are those
+ * measured on x86_64 and are checked by ffi/tests/layout.rs against the Rust
+ * bindings generated from this file (ffi/src/sys/bacula.rs).
  *
  * C99; self-contained apart from the C library headers below.
  */

@@ -3,12 +3,13 @@
  * (plugin interface version 10, Bareos 23.x, 24.x and 25.x; Linux x86_64,
  * LP64, glibc).
  *
- * Written for this project from the research note
- * shared/abi/bareos-fd-plugin-abi.md; it is not derived from the Bareos
- * headers. Names, member order, sizes and numeric values follow that note.
- * Byte offsets quoted in comments are those measured on x86_64 and are
- * checked by ffi/tests/layout.rs against the Rust bindings generated from
- * this file (ffi/src/sys/bareos.rs).
+ * Written for this project, not derived from the Bareos headers. The facts
+ * it follows (names, member order, sizes and numeric values) are set out in
+ * docs/abi.md (section 1: loading; 2: the types and constants both daemons
+ * share; 3: the Bareos tables, packets, events and variables; 12: the Bareos
+ * releases). Byte offsets quoted in comments are those measured on x86_64
+ * and are checked by ffi/tests/layout.rs against the Rust bindings generated
+ * from this file (ffi/src/sys/bareos.rs).
  *
  * C99; self-contained apart from the C library headers below.
  */

@@ -1,8 +1,12 @@
 //! No panic crosses the C boundary: a panicking callback returns the host's error code with a
 //! fatal job message naming it, the rest of that job is refused cleanly, and the next job of
 //! the same loaded plugin works. Proven with the test plugin `tests/fault-plugin`, which is
-//! built on the same SDK as s3-fd.so.
+//! built on the same SDK as s3-fd.so. The panics it provokes print on standard error, as they
+//! do in the daemon; the test captures that output (so a green run stays quiet) and checks it.
 
+mod expected_panics;
+
+use expected_panics::StderrCapture;
 use integration_tests::harness::{self, fault_plugin_so, msg, Flavour, JobSpec};
 use integration_tests::scenario::job_id;
 
@@ -23,7 +27,14 @@ fn a_panic_in_any_callback_fails_only_its_job() {
                 0,
                 &format!("fault:panic={callback}"),
             );
+            let stderr = StderrCapture::start();
             let report = harness::backup_plugin(&so, "fault", &spec);
+            let printed = stderr.finish();
+            assert!(
+                printed.contains("panicked")
+                    && printed.contains(&format!("injected panic in {callback}")),
+                "{flavour:?} {callback}: the panic was not printed on standard error: {printed:?}"
+            );
             assert!(
                 report.protocol_violations.is_empty(),
                 "{:?}",

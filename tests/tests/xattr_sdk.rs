@@ -12,6 +12,9 @@ use integration_tests::scenario::job_id;
 #[path = "../fault-plugin/src/xattr_modes.rs"]
 mod xattr_modes;
 
+mod expected_panics;
+use expected_panics::StderrCapture;
+
 /// What the harness must store for file `i` in `mode`: the plugin's attributes, except the
 /// second file of `big` and `emptyname`, whose attributes the SDK refuses.
 fn expected(mode: &str, i: u32) -> Vec<Xattr> {
@@ -221,10 +224,16 @@ fn panics_in_the_xattr_callbacks_go_through_the_boundary() {
             Flavour::Bareos => ("getXattr", "setXattr"),
             Flavour::Bacula => ("handleXACLdata", "handleXACLdata"),
         };
+        let stderr = StderrCapture::start();
         let b = backup(
             flavour,
             "fault:files=2:xattrs=mixed:panic=backup_xattrs",
             true,
+        );
+        let printed = stderr.finish();
+        assert!(
+            printed.contains("panicked") && printed.contains("injected panic in backup_xattrs"),
+            "{flavour:?}: the panic was not printed on standard error: {printed:?}"
         );
         clean(&b);
         let fatal = b.messages_of(msg::M_FATAL).join("\n");
@@ -241,7 +250,13 @@ fn panics_in_the_xattr_callbacks_go_through_the_boundary() {
             f.cmd = "fault:files=2:xattrs=mixed:panic=restore_xattr".into();
         }
         let refs: Vec<&SavedFile> = files.iter().collect();
+        let stderr = StderrCapture::start();
         let r = restore(flavour, &refs);
+        let printed = stderr.finish();
+        assert!(
+            printed.contains("panicked") && printed.contains("injected panic in restore_xattr"),
+            "{flavour:?}: the panic was not printed on standard error: {printed:?}"
+        );
         clean(&r);
         let fatal = r.messages_of(msg::M_FATAL).join("\n");
         assert!(

@@ -1,4 +1,4 @@
-//! `s3fd-bench`: the throughput benchmark of the plugin (issue 6).
+//! `s3fd-bench`: the throughput benchmark of the plugin (its targets: docs/benchmarks.md).
 //!
 //! It drives the BUILT release plugin (`target/release/libs3_fd_bareos.so`) through its C ABI
 //! with the host harness into a null sink (`JobSpec::discard_data`), against memory-s3 (started

@@ -1,5 +1,5 @@
 //! The report: machine facts, one progress line per run, and the Markdown tables with the
-//! ratios to ours and the targets of issue 6.
+//! ratios to ours and the targets of docs/benchmarks.md.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -269,9 +269,9 @@ pub fn markdown(machine: &Machine, rows: &[Row], took: Duration, args: &[String]
     s
 }
 
-/// The targets of issue 6, checked on this run.
+/// The targets of docs/benchmarks.md, checked on this run.
 fn targets(rows: &[Row], groups: &[(String, String)]) -> String {
-    let mut s = String::from("#### Targets of issue 6 in this run\n\n");
+    let mut s = String::from("#### Targets in this run\n\n");
     let yes = |b: bool| if b { "**met**" } else { "**not met**" };
     for (target, title) in groups {
         let group: Vec<&Row> = rows

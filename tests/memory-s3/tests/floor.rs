@@ -1,4 +1,4 @@
-//! The bench's C reference of the data flow (`tests/bench/floor.c`, see docs/benchmarks.md)
+//! The bench's C reference of the data flow (`tests/bench/experiments/floor.c`, see docs/benchmarks.md)
 //! builds and reads every byte of an object from memory-s3, in each of its modes.
 
 use std::path::PathBuf;
@@ -16,10 +16,13 @@ fn build_floor() -> PathBuf {
     let status = Command::new(&cc)
         .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
         .arg(&out)
-        .arg(root.join("tests/bench/floor.c"))
+        .arg(root.join("tests/bench/experiments/floor.c"))
         .status()
         .unwrap_or_else(|e| panic!("running {cc}: {e}"));
-    assert!(status.success(), "tests/bench/floor.c does not compile");
+    assert!(
+        status.success(),
+        "tests/bench/experiments/floor.c does not compile"
+    );
     out
 }
 

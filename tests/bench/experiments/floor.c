@@ -16,7 +16,7 @@
  *
  * The consumer buffer is --read-size bytes (default 262144, Bareos's IO_READ size).
  *
- *   cc -O2 -pthread -o /tmp/floor tests/bench/floor.c
+ *   cc -O2 -pthread -o /tmp/floor tests/bench/experiments/floor.c
  *   /tmp/floor 127.0.0.1 9000 big obj-0 1073741824 --parts 8 --part-size 8388608
  *   /tmp/floor 127.0.0.1 9000 big obj-0 1073741824 --single
  *   /tmp/floor 127.0.0.1 9000 big obj-0 1073741824 --lend
