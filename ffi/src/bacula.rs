@@ -1,7 +1,7 @@
 //! The Bacula 9.6 shim (plugin interface 14): the exported-function bodies, the static
 //! tables, and the translation of Bacula packets and event numbers.
 //!
-//! Differences from Bareos that matter here (ABI note §10): every event reaches every plugin
+//! Differences from Bareos that matter here (docs/abi.md §11): every event reaches every plugin
 //! (the registration list is ignored), the context's private pointer is `pContext`, the info
 //! table has no usage string, the function table ends with `handleXACLdata` (extended
 //! attributes, see [`crate::xattr`]) and `checkStream` (left NULL so the daemon skips it), and
@@ -169,7 +169,7 @@ unsafe extern "C" fn plugin_value(
     bRC_OK
 }
 
-/// Translates Bacula 9.6 event numbers (§6.2 of its ABI note).
+/// Translates Bacula 9.6 event numbers (docs/abi.md §4.10).
 ///
 /// # Safety
 /// `value` is what the daemon passes with `event_type`.

@@ -229,7 +229,7 @@ unsafe extern "C" fn plugin_value(
     bRC_OK
 }
 
-/// Translates Bareos event numbers (§3.2 of the ABI note).
+/// Translates Bareos event numbers (docs/abi.md §3.11).
 ///
 /// # Safety
 /// `value` is what the daemon passes with `event_type`.

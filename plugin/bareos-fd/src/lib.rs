@@ -15,7 +15,7 @@ static ALLOC: fd_ffi::block_pool::PooledAlloc = fd_ffi::block_pool::PooledAlloc;
 /// Called once by bareos-fd (or `bpluginfo`) after `dlopen`.
 ///
 /// # Safety
-/// The daemon passes valid pointers (or NULL, which is rejected) as the ABI note describes.
+/// The daemon passes valid pointers (or NULL, which is rejected) as docs/abi.md §1.2 describes.
 #[no_mangle]
 pub unsafe extern "C" fn loadPlugin(
     core_info: *mut PluginApiDefinition,
