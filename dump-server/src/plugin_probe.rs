@@ -3,6 +3,7 @@
 //! tables and calls nothing in the core. Done in a child process (`dump-server
 //! probe-library PATH`), so a library that crashes cannot take `check` with it.
 
+use s3_plugin::config::naming::quoted;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -179,8 +180,8 @@ fn verdict(path: &Path, f: &std::collections::HashMap<&str, &str>) -> Result<Str
     }
     if get("magic") != "*FDPluginData*" {
         return Err(format!(
-            "{where_}: not a file-daemon plugin (magic {:?})",
-            get("magic")
+            "{where_}: not a file-daemon plugin (magic {})",
+            quoted(get("magic"))
         ));
     }
     let daemon = match (get("info_version"), get("rc")) {
@@ -200,8 +201,8 @@ fn verdict(path: &Path, f: &std::collections::HashMap<&str, &str>) -> Result<Str
         && !get("license").eq_ignore_ascii_case("Bareos AGPLv3")
     {
         return Err(format!(
-            "{where_}: license {:?} is refused by bareos-fd",
-            get("license")
+            "{where_}: license {} is refused by bareos-fd",
+            quoted(get("license"))
         ));
     }
     let mut detail = format!(
