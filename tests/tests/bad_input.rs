@@ -188,6 +188,21 @@ fn credentials_file_problems_name_the_file() {
         &good,
     );
 
+    // No profile option and no [default] section: the same reason, for profile default.
+    let cmd = good.command("").replace(":profile=test", "");
+    let path = good.credentials.display().to_string();
+    assert_fails_naming(
+        server,
+        Flavour::Bacula,
+        &cmd,
+        &[
+            "credentials_file",
+            &path,
+            "profile `default` was not defined",
+        ],
+        &good,
+    );
+
     // Wrong secret: Ceph refuses the signature; the message names the credential source.
     let wrong = dir.join("wrong-credentials");
     std::fs::write(
