@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::config::options::Options;
 use crate::runtime::block_on;
 use crate::s3::direct_get::{DirectGet, EndpointSettings};
-use crate::s3::http::{tls_config, TlsHttpClient, Trust};
+use crate::s3::http::{tls_config, FirstContact, TlsHttpClient, Trust};
 
 /// The profile credentials are read from: the `profile` option, else `AWS_PROFILE` (as the SDK
 /// does), else `default`.
@@ -186,6 +186,8 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             // One retry policy, ours (`retry`), for every request.
             .retry_config(RetryConfig::disabled())
+            // A wrong endpoint fails fast and says so (`FirstContact`).
+            .interceptor(FirstContact::default())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -227,6 +229,10 @@ pub fn connect(options: &Options) -> Result<S3, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::errors::Failure;
+    use crate::s3::http::CANNOT_CONNECT;
+    use crate::s3::retry::{RetryPolicy, RetryStats};
+    use tokio_util::sync::CancellationToken;
 
     /// A private credentials file holding `text`, in a fresh directory.
     fn credentials_file(tag: &str, text: &str) -> std::path::PathBuf {
@@ -248,6 +254,99 @@ mod tests {
         )
         .unwrap();
         connect(&options)
+    }
+
+    /// A port on 127.0.0.1 that refuses connections (nothing listens there any more).
+    fn refused_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// One ListObjectsV2 of `endpoint` under a policy of `retries` (60 s budget): its result,
+    /// the retries made and the time taken.
+    fn list_once(endpoint: &str, retries: u32) -> (Result<(), Failure>, u64, Duration) {
+        let path = credentials_file(
+            &format!("list-{}", endpoint.replace([':', '/'], "_")),
+            "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = notreallysecret\n",
+        );
+        let options = Options::parse(
+            &format!(
+                "s3:bucket=b:endpoint={endpoint}:region=us-east-1:credentials_file={}",
+                path.display()
+            ),
+            &[],
+        )
+        .unwrap();
+        let s3 = connect(&options).unwrap();
+        let policy = RetryPolicy {
+            retries,
+            max_elapsed: Duration::from_secs(60),
+        };
+        let stats = RetryStats::default();
+        let started = std::time::Instant::now();
+        let result = block_on(policy.request(
+            "listing s3://b/",
+            &CancellationToken::new(),
+            &stats,
+            Duration::from_secs(10),
+            || s3.client.list_objects_v2().bucket("b").send(),
+        ))
+        .map(|_| ());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        (result, stats.retries(), started.elapsed())
+    }
+
+    /// An endpoint that never answered: a few quick tries, then a failure naming it.
+    #[test]
+    fn a_refused_endpoint_fails_fast_naming_it() {
+        let port = refused_port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let (result, retries, took) = list_once(&endpoint, 10);
+        let Err(Failure::Unreachable(text)) = result else {
+            panic!("{result:?}");
+        };
+        assert!(
+            text.starts_with(&format!("cannot connect to endpoint {endpoint}: "))
+                && text.to_lowercase().contains("connection refused")
+                && text.contains("gave up after 2 retries"),
+            "{text}"
+        );
+        assert_eq!(retries, 2);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    /// An endpoint that answered once (503) and then went away is retried under the whole
+    /// policy, like a server restarting mid-job.
+    #[test]
+    fn an_endpoint_that_answered_is_retried_fully_when_it_goes_away() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            stream
+                .write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\
+                      connection: close\r\n\r\n",
+                )
+                .unwrap();
+            // The listener closes here: the port refuses from now on.
+        });
+        let (result, retries, _) = list_once(&endpoint, 4);
+        server.join().unwrap();
+        let Err(Failure::Unreachable(text)) = result else {
+            panic!("{result:?}");
+        };
+        assert!(
+            !text.contains(CANNOT_CONNECT) && text.contains("gave up after 4 retries"),
+            "{text}"
+        );
+        assert_eq!(retries, 4);
     }
 
     /// Without a `profile` option a file without `[default]` is refused for the same reason
