@@ -62,6 +62,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    progress::report_retries();
     let result = match Cli::parse().command {
         Command::Plan(args) => plan::run(*args),
         Command::Check(args) => check::run(args),

@@ -1,13 +1,47 @@
 //! The listing's progress on stderr: keys so far, keys/s, bytes so far. Drawn only when stderr
 //! is a terminal and `--quiet` is not given; otherwise a single summary line at the end
 //! (nothing with `--quiet`).
+//!
+//! Every retry of an S3 request is one line on stderr, terminal or not, `--quiet` or not: what
+//! failed and which attempt of how many ([`report_retries`]).
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use s3_plugin::s3::retry::{observe_retries, Retrying};
 
 use crate::size::{grouped, human};
+
+/// The bar on screen, if any: retry lines are printed above it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// The line for one retry.
+fn retry_line(retry: &Retrying<'_>) -> String {
+    format!(
+        "{}: {}; attempt {} of {} failed, retrying in {:.1} s",
+        retry.what,
+        retry.failure_text(),
+        retry.attempt,
+        retry.attempts,
+        retry.wait.as_secs_f64()
+    )
+}
+
+fn print_retry(retry: &Retrying<'_>) {
+    let line = retry_line(retry);
+    let bar = BAR.lock().ok().and_then(|bar| bar.clone());
+    match bar {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// Prints a line on stderr before every retry of an S3 request of this process.
+pub fn report_retries() {
+    observe_retries(print_retry);
+}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -31,6 +65,9 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
+        if let Ok(mut shown) = BAR.lock() {
+            shown.clone_from(&bar);
+        }
         Progress {
             bar,
             quiet,
@@ -69,6 +106,9 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        if let Ok(mut shown) = BAR.lock() {
+            *shown = None;
+        }
         if !self.quiet {
             eprintln!(
                 "{}: {} keys, {} in {:.1} s ({} keys/s)",
@@ -79,5 +119,27 @@ impl Progress {
                 grouped(self.rate())
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3_plugin::s3::errors::Failure;
+
+    #[test]
+    fn a_retry_line_says_what_failed_and_which_attempt() {
+        let failure = Failure::Other("HTTP 503 SlowDown".into());
+        let line = retry_line(&Retrying {
+            what: "listing s3://b/p/",
+            failure: &failure,
+            attempt: 2,
+            attempts: 11,
+            wait: Duration::from_millis(1250),
+        });
+        assert_eq!(
+            line,
+            "listing s3://b/p/: HTTP 503 SlowDown; attempt 2 of 11 failed, retrying in 1.2 s"
+        );
     }
 }

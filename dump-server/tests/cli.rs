@@ -77,3 +77,66 @@ fn help_lists_the_operator_commands_and_plan_flags() {
     assert_eq!(code, 2);
     assert!(err.contains("colour"), "{err}");
 }
+
+/// A port on 127.0.0.1 that refuses connections (nothing listens there any more).
+fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A private directory holding a credentials file with a `[default]` profile.
+fn scratch_with_credentials(tag: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("dump-server-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("credentials");
+    std::fs::write(
+        &path,
+        "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = notreallysecret\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    dir
+}
+
+/// `census` and `plan` against an endpoint that refuses connections fail within 10 s (not after
+/// the whole retry policy), naming the endpoint; each quick retry is a line on stderr (stderr
+/// is a pipe here, not a terminal).
+#[test]
+fn a_refused_endpoint_fails_fast_naming_it() {
+    let dir = scratch_with_credentials("refused");
+    let endpoint = format!("http://127.0.0.1:{}", refused_port());
+    let plugin = format!(
+        "s3:bucket=b:endpoint={endpoint}:region=us-east-1:credentials_file={}",
+        dir.join("credentials").display()
+    );
+    let out = dir.join("plan");
+    let out = out.to_str().unwrap();
+    for args in [
+        vec!["census", "--plugin", &plugin],
+        vec!["plan", "--plugin", &plugin, "--out", out, "--jobdefs", "s3"],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, stdout, stderr) = run(&args);
+        let took = started.elapsed();
+        assert_eq!(code, 1, "{args:?}: {stdout} {stderr}");
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{args:?} took {took:?}: {stderr}"
+        );
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("dump-server: ")
+                && last.contains(&format!("cannot connect to endpoint {endpoint}"))
+                && last.to_lowercase().contains("connection refused"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("attempt 1 of 3 failed") && stderr.contains("attempt 2 of 3 failed"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("notreallysecret"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -131,6 +131,48 @@ fn bad_options_and_buckets(server: &'static S3Server) {
     }
 }
 
+/// A backup job whose endpoint refuses connections fails within 10 s (a few quick tries, not
+/// the whole retry policy) with a fatal message naming the endpoint.
+#[test]
+fn a_refused_endpoint_fails_the_job_fast_naming_it() {
+    let server = servers::moto();
+    let good = BucketFixture::new(server, "refused");
+    good.seed(vec![("k".into(), b"v".to_vec())]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let refused = good.command("").replace(&server.endpoint, &endpoint);
+    assert!(refused.contains(&endpoint), "{refused}");
+    for flavour in Flavour::ALL {
+        let good_job = || {
+            let ok = run(flavour, &good.command(""));
+            assert_eq!(ok.status, 'T', "{:#?}", ok.messages);
+            assert_eq!(ok.files.len(), 1);
+        };
+        // Loads the plugin first, so that the time below is the refused job's.
+        good_job();
+        let started = std::time::Instant::now();
+        let report = run(flavour, &refused);
+        let took = started.elapsed();
+        assert_eq!(report.status, 'f', "{:#?}", report.messages);
+        let fatal = fatal_text(&report);
+        assert!(
+            fatal.contains(&format!("cannot connect to endpoint {endpoint}"))
+                && fatal.to_lowercase().contains("connection refused"),
+            "{fatal}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{took:?}: {fatal}"
+        );
+        // The same plugin serves the next job as before.
+        good_job();
+    }
+}
+
 #[test]
 fn moto_bad_options_and_buckets() {
     bad_options_and_buckets(servers::moto());
@@ -185,6 +227,21 @@ fn credentials_file_problems_name_the_file() {
         Flavour::Bareos,
         &cmd,
         &["credentials_file", "absent"],
+        &good,
+    );
+
+    // No profile option and no [default] section: the same reason, for profile default.
+    let cmd = good.command("").replace(":profile=test", "");
+    let path = good.credentials.display().to_string();
+    assert_fails_naming(
+        server,
+        Flavour::Bacula,
+        &cmd,
+        &[
+            "credentials_file",
+            &path,
+            "profile `default` was not defined",
+        ],
         &good,
     );
 

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::StorageClass;
+use integration_tests::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use integration_tests::harness::{self, ft, plugin_so, Flavour, JobSpec};
 use integration_tests::scenario::{data, job_id, BucketFixture};
 use integration_tests::servers::{self, block_on, S3Server};
@@ -741,4 +742,44 @@ fn census_sums_equal_what_was_seeded() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(row(&r.stdout, "photos/y1/"), expect2["photos/y1/"]);
     assert_eq!(row(&r.stdout, "TOTAL"), expect1["photos/"]);
+}
+
+/// Every retry of `dump-server` is a line on stderr, also without a terminal (stderr is a pipe
+/// here) and with `-q`: three 503 SlowDown answers to the listing give three "attempt N of M"
+/// lines, and the census still counts every object.
+#[test]
+fn retries_are_reported_one_line_each_without_a_terminal() {
+    let moto = servers::moto();
+    let fx = BucketFixture::new(moto, "retrylines");
+    fx.seed((0..5).map(|i| (format!("k{i}"), data(i, 10))).collect());
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.add(Rule::times(
+        Match::list(),
+        Fault::status(503, "SlowDown"),
+        3,
+    ));
+    let plugin = fx.command_via(&proxy.endpoint(), "");
+    let r = run(&["census", "--plugin", &plugin, "--depth", "0", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("503") && l.contains("SlowDown"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", r.stderr);
+    for (n, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("listing s3://{}/", fx.bucket))
+                && line.contains(&format!("attempt {} of 11 failed", n + 1)),
+            "{line}"
+        );
+    }
+    let faulted = proxy.log().iter().filter(|s| s.fault.is_some()).count();
+    assert_eq!(faulted, 3);
+    let total = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("TOTAL"))
+        .unwrap_or_else(|| panic!("no TOTAL row:\n{}", r.stdout));
+    assert_eq!(total.split_whitespace().next(), Some("5"), "{}", r.stdout);
 }

@@ -15,17 +15,28 @@ use aws_sdk_s3::config::{
     StalledStreamProtectionConfig,
 };
 use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::os_shim_internal::{Env, Fs};
 
 use std::sync::Arc;
 
 use crate::config::options::Options;
 use crate::runtime::block_on;
 use crate::s3::direct_get::{DirectGet, EndpointSettings};
-use crate::s3::http::{tls_config, TlsHttpClient, Trust};
+use crate::s3::http::{tls_config, FirstContact, TlsHttpClient, Trust};
+
+/// The profile credentials are read from: the `profile` option, else `AWS_PROFILE` (as the SDK
+/// does), else `default`.
+fn profile_name(options: &Options) -> String {
+    options
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "default".to_string())
+}
 
 /// Where credentials come from, for messages (never the secret itself).
 pub fn credential_source(options: &Options) -> String {
-    let profile = options.profile.as_deref().unwrap_or("default");
+    let profile = profile_name(options);
     match &options.credentials_file {
         Some(path) => format!("credentials_file {} (profile {profile})", path.display()),
         None => format!(
@@ -99,6 +110,26 @@ fn tls_client(options: &Options) -> Result<Option<(TlsHttpClient, rustls::Client
     Ok(Some((client, config)))
 }
 
+/// Why `credentials_file` gave no credentials, when its profile is not in it: the SDK says so
+/// for a profile named with `profile`, but only "not enabled" for an absent `[default]`.
+async fn missing_profile(options: &Options) -> Option<String> {
+    let path = options.credentials_file.as_ref()?;
+    let files = EnvConfigFiles::builder()
+        .with_file(EnvConfigFileKind::Credentials, path)
+        .include_default_config_file(false)
+        .build();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .ok()?;
+    let profile = profile_name(options);
+    set.get_profile(&profile).is_none().then(|| {
+        format!(
+            "profile `{profile}` was not defined: {} has no [{profile}] section",
+            path.display()
+        )
+    })
+}
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds the client and checks that credentials can be obtained (not yet that the server
@@ -131,10 +162,11 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             .await
             .map_err(|_| format!("no credentials from {source} within 30 s"))?;
         if let Err(e) = creds {
-            return Err(format!(
-                "no usable credentials from {source}: {}",
-                crate::s3::errors::chain(&e)
-            ));
+            let why = match missing_profile(options).await {
+                Some(why) => why,
+                None => crate::s3::errors::chain(&e),
+            };
+            return Err(format!("no usable credentials from {source}: {why}"));
         }
         let region = options
             .region
@@ -154,6 +186,8 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             // One retry policy, ours (`retry`), for every request.
             .retry_config(RetryConfig::disabled())
+            // A wrong endpoint fails fast and says so (`FirstContact`).
+            .interceptor(FirstContact::default())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -190,4 +224,156 @@ pub fn connect(options: &Options) -> Result<S3, String> {
             direct,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::errors::Failure;
+    use crate::s3::http::CANNOT_CONNECT;
+    use crate::s3::retry::{RetryPolicy, RetryStats};
+    use tokio_util::sync::CancellationToken;
+
+    /// A private credentials file holding `text`, in a fresh directory.
+    fn credentials_file(tag: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("s3fd-client-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("credentials");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn connect_with(path: &std::path::Path, extra: &str) -> Result<S3, String> {
+        let options = Options::parse(
+            &format!(
+                "s3:bucket=b:endpoint=http://127.0.0.1:1:credentials_file={}{extra}",
+                path.display()
+            ),
+            &[],
+        )
+        .unwrap();
+        connect(&options)
+    }
+
+    /// A port on 127.0.0.1 that refuses connections (nothing listens there any more).
+    fn refused_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// One ListObjectsV2 of `endpoint` under a policy of `retries` (60 s budget): its result,
+    /// the retries made and the time taken.
+    fn list_once(endpoint: &str, retries: u32) -> (Result<(), Failure>, u64, Duration) {
+        let path = credentials_file(
+            &format!("list-{}", endpoint.replace([':', '/'], "_")),
+            "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = notreallysecret\n",
+        );
+        let options = Options::parse(
+            &format!(
+                "s3:bucket=b:endpoint={endpoint}:region=us-east-1:credentials_file={}",
+                path.display()
+            ),
+            &[],
+        )
+        .unwrap();
+        let s3 = connect(&options).unwrap();
+        let policy = RetryPolicy {
+            retries,
+            max_elapsed: Duration::from_secs(60),
+        };
+        let stats = RetryStats::default();
+        let started = std::time::Instant::now();
+        let result = block_on(policy.request(
+            "listing s3://b/",
+            &CancellationToken::new(),
+            &stats,
+            Duration::from_secs(10),
+            || s3.client.list_objects_v2().bucket("b").send(),
+        ))
+        .map(|_| ());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        (result, stats.retries(), started.elapsed())
+    }
+
+    /// An endpoint that never answered: a few quick tries, then a failure naming it.
+    #[test]
+    fn a_refused_endpoint_fails_fast_naming_it() {
+        let port = refused_port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let (result, retries, took) = list_once(&endpoint, 10);
+        let Err(Failure::Unreachable(text)) = result else {
+            panic!("{result:?}");
+        };
+        assert!(
+            text.starts_with(&format!("cannot connect to endpoint {endpoint}: "))
+                && text.to_lowercase().contains("connection refused")
+                && text.contains("gave up after 2 retries"),
+            "{text}"
+        );
+        assert_eq!(retries, 2);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    /// An endpoint that answered once (503) and then went away is retried under the whole
+    /// policy, like a server restarting mid-job.
+    #[test]
+    fn an_endpoint_that_answered_is_retried_fully_when_it_goes_away() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            stream
+                .write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\
+                      connection: close\r\n\r\n",
+                )
+                .unwrap();
+            // The listener closes here: the port refuses from now on.
+        });
+        let (result, retries, _) = list_once(&endpoint, 4);
+        server.join().unwrap();
+        let Err(Failure::Unreachable(text)) = result else {
+            panic!("{result:?}");
+        };
+        assert!(
+            !text.contains(CANNOT_CONNECT) && text.contains("gave up after 4 retries"),
+            "{text}"
+        );
+        assert_eq!(retries, 4);
+    }
+
+    /// Without a `profile` option a file without `[default]` is refused for the same reason
+    /// as an explicit profile the file lacks: the message names the file and the profile.
+    #[test]
+    fn a_missing_profile_is_named_whether_implicit_or_explicit() {
+        if std::env::var_os("AWS_PROFILE").is_some() {
+            eprintln!("AWS_PROFILE is set: the implicit profile is not `default`, skipped");
+            return;
+        }
+        let path = credentials_file(
+            "profiles",
+            "[other]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = notreallysecret\n",
+        );
+        let file = path.display().to_string();
+        for (extra, profile) in [("", "default"), (":profile=nosuch", "nosuch")] {
+            let err = connect_with(&path, extra).err().expect("no such profile");
+            assert!(
+                err.contains(&file)
+                    && err.contains(&format!("profile {profile})"))
+                    && err.contains(&format!("profile `{profile}` was not defined")),
+                "{extra:?}: {err}"
+            );
+            assert!(!err.contains("notreallysecret"), "{err}");
+        }
+        let ok = connect_with(&path, ":profile=other").map(|s| s.credential_source);
+        assert_eq!(ok, Ok(format!("credentials_file {file} (profile other)")));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
 }

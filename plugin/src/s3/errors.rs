@@ -228,6 +228,10 @@ pub fn bucket_message(
             "access to bucket '{bucket}' at {endpoint} was denied for the credentials from \
              {credential_source}: {detail}"
         ),
+        // The endpoint never answered: the detail names it already.
+        Failure::Unreachable(detail) if detail.starts_with(crate::s3::http::CANNOT_CONNECT) => {
+            format!("{detail} (bucket '{bucket}')")
+        }
         Failure::Unreachable(detail) => {
             format!("cannot reach the S3 endpoint {endpoint} (bucket '{bucket}'): {detail}")
         }

@@ -1,19 +1,30 @@
 //! The plugin's HTTP clients (hyper + rustls): the SDK's for endpoints with non-default TLS (a
 //! private CA bundle, `ca_file`, or verification turned off, `verify_tls=no`, which the SDK's
 //! own client cannot do), and the direct GET's (`direct_get`). The AWS SDK's own client is used
-//! for its requests otherwise.
+//! for its requests otherwise. And `FirstContact`, which tells the retry policy when an SDK
+//! request cannot connect to an endpoint that has never answered the client.
 
+use std::error::Error as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::dns::ResolveDnsError;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextMut,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, OrchestratorError};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -209,5 +220,127 @@ impl ServerCertVerifier for NoVerification {
         provider()
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// How a connect failure to an endpoint that never answered begins its text: the retry policy
+/// (`retry`) gives such a failure only a few quick tries.
+pub const CANNOT_CONNECT: &str = "cannot connect to endpoint ";
+
+/// Watches the SDK requests of one client (one job or command): until the endpoint has answered
+/// once, a connect failure (refused, DNS, TLS handshake, connect timeout) becomes a
+/// [`CannotConnect`] naming the endpoint. After the first answer connect failures are left as
+/// they are: a server that goes away mid-job is retried under the whole policy.
+#[derive(Debug, Default)]
+pub struct FirstContact {
+    answered: AtomicBool,
+}
+
+/// A connect failure before the endpoint ever answered.
+#[derive(Debug)]
+pub struct CannotConnect {
+    endpoint: String,
+    cause: String,
+}
+
+impl std::fmt::Display for CannotConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{CANNOT_CONNECT}{}: {}", self.endpoint, self.cause)
+    }
+}
+
+impl std::error::Error for CannotConnect {}
+
+/// `scheme://authority` of the request being sent, for the finalizer (which no longer has it).
+#[derive(Clone, Debug)]
+struct RequestEndpoint(String);
+
+impl Storable for RequestEndpoint {
+    type Storer = StoreReplace<Self>;
+}
+
+impl FirstContact {
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether `err` failed to set up a connection (as opposed to failing on one that was set up).
+fn connect_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(hyper) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            if !hyper.is_connect() {
+                return None;
+            }
+            return Some(match hyper.source() {
+                Some(cause) => crate::s3::errors::chain(cause),
+                None => hyper.to_string(),
+            });
+        }
+        if e.downcast_ref::<ResolveDnsError>().is_some() {
+            return Some(crate::s3::errors::chain(e));
+        }
+        next = e.source();
+    }
+    None
+}
+
+impl Intercept for FirstContact {
+    fn name(&self) -> &'static str {
+        "FirstContact"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !self.answered() {
+            if let Ok(uri) = context.request().uri().parse::<http::Uri>() {
+                let endpoint = match (uri.scheme_str(), uri.authority()) {
+                    (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+                    _ => uri.to_string(),
+                };
+                cfg.interceptor_state().store_put(RequestEndpoint(endpoint));
+            }
+        }
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.answered.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.answered() {
+            return Ok(());
+        }
+        let Some(Err(error)) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        let Some(cause) = error.as_connector_error().and_then(|e| connect_failure(e)) else {
+            return Ok(());
+        };
+        let Some(RequestEndpoint(endpoint)) = cfg.load::<RequestEndpoint>().cloned() else {
+            return Ok(());
+        };
+        *error = OrchestratorError::connector(ConnectorError::io(Box::new(CannotConnect {
+            endpoint,
+            cause,
+        })));
+        Ok(())
     }
 }

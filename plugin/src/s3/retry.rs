@@ -7,9 +7,16 @@
 //! server states as final. Waits grow exponentially with full jitter (base 200 ms, at most
 //! 30 s), or as the server's `Retry-After` says, within `retries` attempts and
 //! `retry_max_seconds` per request.
+//!
+//! An endpoint that has never answered the job is different: a request that cannot connect to
+//! it (refused, DNS, TLS handshake; see `http::FirstContact`) gets only a few quick tries, to
+//! ride over a blip, and then fails naming the endpoint instead of waiting out the whole policy.
+//!
+//! A program (`dump-server`) may watch every retry with [`observe_retries`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -19,6 +26,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::config::options::Options;
 use crate::s3::errors::{attempt, Failure};
+use crate::s3::http::CANNOT_CONNECT;
 
 /// A request that got no answer within `timeout`: retried like an unreachable server.
 pub fn timed_out(timeout: Duration) -> Attempt {
@@ -47,6 +55,58 @@ const BASE: Duration = Duration::from_millis(200);
 const CAP: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is shortened (the budget still bounds the total).
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
+
+/// Tries, in all, of a request that cannot connect to an endpoint that never answered.
+const FIRST_CONTACT_TRIES: u32 = 3;
+/// Their time budget (a try that started within it still runs to its end).
+const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(4);
+/// The wait before their retry number `n` + 1 is `n` + 1 times this.
+const FIRST_CONTACT_WAIT: Duration = Duration::from_millis(500);
+
+/// The text of a failure to connect to an endpoint that never answered, from where it names
+/// the endpoint.
+fn never_connected(failure: &Failure) -> Option<&str> {
+    match failure {
+        Failure::Unreachable(text) => text.find(CANNOT_CONNECT).map(|at| &text[at..]),
+        _ => None,
+    }
+}
+
+/// A retry about to be made, for an observer.
+#[derive(Debug)]
+pub struct Retrying<'a> {
+    /// The request (`listing s3://bucket/prefix`, `GET s3://bucket/key`, …).
+    pub what: &'a str,
+    pub failure: &'a Failure,
+    /// The attempt that failed, from 1.
+    pub attempt: u32,
+    /// How many attempts the policy makes at most.
+    pub attempts: u32,
+    /// The wait before the next attempt.
+    pub wait: Duration,
+}
+
+impl Retrying<'_> {
+    /// What failed, as a reader wants it.
+    pub fn failure_text(&self) -> String {
+        match self.failure {
+            Failure::Changed => "the object changed (HTTP 412)".into(),
+            Failure::NotFound => "not found (HTTP 404)".into(),
+            Failure::NoSuchBucket => "no such bucket".into(),
+            Failure::Denied(text) | Failure::Unreachable(text) | Failure::Other(text) => {
+                text.clone()
+            }
+        }
+    }
+}
+
+static OBSERVER: OnceLock<fn(&Retrying<'_>)> = OnceLock::new();
+
+/// Has `observer` called before every retry of this process (the first call wins). For
+/// programs: the plugin inside a daemon installs none and counts retries in the job's stats.
+pub fn observe_retries(observer: fn(&Retrying<'_>)) {
+    let _ = OBSERVER.set(observer);
+}
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -135,19 +195,41 @@ impl RetryPolicy {
                 Err(Attempt::Retry { failure, after }) => (failure, after),
             };
             let elapsed = started.elapsed();
-            if attempt >= self.retries || elapsed >= self.max_elapsed {
+            let (failure, retries, budget, wait) = match never_connected(&failure) {
+                Some(text) => (
+                    Failure::Unreachable(text.to_string()),
+                    self.retries.min(FIRST_CONTACT_TRIES - 1),
+                    self.max_elapsed.min(FIRST_CONTACT_BUDGET),
+                    FIRST_CONTACT_WAIT.saturating_mul(attempt + 1),
+                ),
+                None => (
+                    failure,
+                    self.retries,
+                    self.max_elapsed,
+                    after
+                        .map(|a| a.min(RETRY_AFTER_CAP))
+                        .unwrap_or_else(|| self.backoff(attempt)),
+                ),
+            };
+            if attempt >= retries || elapsed >= budget {
                 return Err(failure.gave_up(attempt, elapsed));
             }
-            let wait = after
-                .map(|a| a.min(RETRY_AFTER_CAP))
-                .unwrap_or_else(|| self.backoff(attempt))
-                .min(self.max_elapsed.saturating_sub(elapsed));
+            let wait = wait.min(budget.saturating_sub(elapsed));
             stats.retries.fetch_add(1, Ordering::Relaxed);
             log::debug!(
                 "{what}: {failure}; retry {} in {:.1} s",
                 attempt + 1,
                 wait.as_secs_f64()
             );
+            if let Some(observer) = OBSERVER.get() {
+                observer(&Retrying {
+                    what,
+                    failure: &failure,
+                    attempt: attempt + 1,
+                    attempts: retries + 1,
+                    wait,
+                });
+            }
             tokio::select! {
                 _ = cancel.cancelled() => return Err(Failure::Other("the job was cancelled".into())),
                 _ = tokio::time::sleep(wait) => {}
@@ -197,6 +279,71 @@ mod tests {
         assert_eq!(stats.retries(), 3);
         let text = format!("{:?}", r.unwrap_err());
         assert!(text.contains("503") && text.contains("3 retries"), "{text}");
+    }
+
+    /// Retries seen by the observer of this test process, by request.
+    static SEEN: std::sync::Mutex<Vec<(String, u32, u32)>> = std::sync::Mutex::new(Vec::new());
+
+    fn record(retry: &Retrying<'_>) {
+        SEEN.lock()
+            .unwrap()
+            .push((retry.what.to_string(), retry.attempt, retry.attempts));
+    }
+
+    fn seen(what: &str) -> Vec<(u32, u32)> {
+        SEEN.lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _, _)| w == what)
+            .map(|(_, n, m)| (*n, *m))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endpoint_never_reached_gets_a_few_quick_tries_then_is_named() {
+        observe_retries(record);
+        let stats = RetryStats::default();
+        let calls = AtomicU32::new(0);
+        let cancel = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let r: Result<(), Failure> = policy(10)
+            .run("never reached", &cancel, &stats, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Attempt::Retry {
+                    failure: Failure::Unreachable(format!(
+                        "dispatch failure: io error: {CANNOT_CONNECT}http://h:1: refused"
+                    )),
+                    after: None,
+                })
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), FIRST_CONTACT_TRIES);
+        assert!(started.elapsed() <= FIRST_CONTACT_BUDGET);
+        match r {
+            Err(Failure::Unreachable(text)) => assert!(
+                text.starts_with("cannot connect to endpoint http://h:1: refused (gave up after 2"),
+                "{text}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(seen("never reached"), [(1, 3), (2, 3)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_retry_is_observed_with_its_number() {
+        observe_retries(record);
+        let stats = RetryStats::default();
+        let cancel = CancellationToken::new();
+        let r: Result<(), Failure> = policy(3)
+            .run("observed", &cancel, &stats, || async {
+                Err(Attempt::Retry {
+                    failure: Failure::Other("HTTP 503 SlowDown".into()),
+                    after: None,
+                })
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(seen("observed"), [(1, 4), (2, 4), (3, 4)]);
     }
 
     #[tokio::test(start_paused = true)]
