@@ -8,6 +8,9 @@
 //! that parallel test binaries do not start two. A server that is already up and answering HTTP is
 //! reused as it is. Stop them with `tests/scripts/stop-servers.sh`.
 //!
+//! [`ceph_user()`] adds users of their own to the Ceph server (for least-privilege tests: they
+//! reach only what bucket policies, [`S3Server::put_bucket_policy`], grant them).
+//!
 //! Environment:
 //! * `S3TEST_SKIP_CEPH=1`: [`ceph()`] panics instead of starting Ceph (for machines without it).
 //! * `S3TEST_CEPH_PORT` (17480), `S3TEST_CEPH_MON_PORT` (17490, and +1), `S3TEST_MOTO_PORT` (17500).
@@ -131,6 +134,81 @@ pub fn ceph() -> &'static S3Server {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Another user of the shared Ceph server, `uid`, with keys of its own (created on first use,
+/// by `radosgw-admin user create` against the cluster's configuration). The user owns nothing
+/// and is granted nothing: what it may do is what bucket policies of the main user's buckets
+/// grant it (see [`S3Server::put_bucket_policy`] and [`ceph_user_arn`]). Its keys are derived
+/// from `uid`, so a reused cluster gives the same user the same keys.
+pub fn ceph_user(uid: &str) -> S3Server {
+    assert!(
+        !uid.is_empty()
+            && uid
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "ceph_user: uid {uid:?} must be lowercase letters, digits and '-'"
+    );
+    let main = ceph();
+    static USERS: OnceLock<Mutex<HashMap<String, S3Server>>> = OnceLock::new();
+    let mut users = USERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(user) = users.get(uid) {
+        return user.clone();
+    }
+    let tag: String = uid
+        .bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| b.to_ascii_uppercase() as char)
+        .collect();
+    let access_key = format!("S3TESTUSER{tag}");
+    let secret_key = format!("s3test-secret-of-{uid}-0000000000000000000000");
+    let conf = state_dir().join("ceph").join("ceph.conf");
+    let admin = |args: &[&str]| {
+        Command::new("timeout")
+            .arg("60")
+            .arg("radosgw-admin")
+            .args(args)
+            .env("CEPH_CONF", &conf)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running radosgw-admin: {e}"))
+    };
+    let display = format!("--display-name=s3 tests: {uid}");
+    let (uid_arg, ak_arg, sk_arg) = (
+        format!("--uid={uid}"),
+        format!("--access-key={access_key}"),
+        format!("--secret-key={secret_key}"),
+    );
+    let created = admin(&["user", "create", &uid_arg, &display, &ak_arg, &sk_arg]);
+    if !created.status.success() {
+        // A reused cluster already has the user: (re)set its keys.
+        let keyed = admin(&["key", "create", &uid_arg, "--key-type=s3", &ak_arg, &sk_arg]);
+        if !keyed.status.success() {
+            panic!(
+                "radosgw-admin user create {uid_arg} failed ({}): {}\nand key create failed \
+                 ({}): {}",
+                created.status,
+                String::from_utf8_lossy(&created.stderr).trim(),
+                keyed.status,
+                String::from_utf8_lossy(&keyed.stderr).trim()
+            );
+        }
+    }
+    let user = S3Server {
+        access_key,
+        secret_key,
+        ..main.clone()
+    };
+    users.insert(uid.to_string(), user.clone());
+    user
+}
+
+/// The principal of the Ceph user `uid` in a bucket policy (RGW users without a tenant).
+pub fn ceph_user_arn(uid: &str) -> String {
+    format!("arn:aws:iam:::user/{uid}")
 }
 
 /// The shared moto server (started on first use). Panics if it cannot be started.
@@ -381,6 +459,25 @@ impl S3Server {
             )
         });
         name
+    }
+
+    /// PutBucketPolicy: `policy` (a JSON policy document) replaces the bucket's policy.
+    pub fn put_bucket_policy(&self, bucket: &str, policy: &str) {
+        let client = self.helper_client();
+        block_on(
+            client
+                .put_bucket_policy()
+                .bucket(bucket)
+                .policy(policy)
+                .send(),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: PutBucketPolicy {bucket}: {}\npolicy: {policy}",
+                self.name,
+                DisplayErrorContext(e)
+            )
+        });
     }
 
     /// PutObject.
