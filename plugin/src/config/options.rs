@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::size::{parse_size, SizeError, Unit};
+
 /// The plugin's name: the part before the first `:`.
 pub const PLUGIN_NAME: &str = "s3";
 
@@ -415,47 +417,42 @@ impl Spec {
         Ok(n)
     }
 
-    /// `64M`, `1G`, `512K`, `1048576` (binary units), at least the option's minimum.
+    /// `64M`, `1G`, `512K`, `1048576` (see [`crate::config::size`]), at least the option's
+    /// minimum. `KB`, `MB`, `GB`, `TB` are refused: this plugin read them as powers of 1024
+    /// before, Bareos reads them as powers of 1000, and a stored FileSet must not change its
+    /// meaning without a word.
     fn size(&self, value: &str) -> Result<u64, OptionError> {
         let Kind::Size { min } = self.kind else {
             return Err(bad(self.name, "is not a size option"));
         };
         let option = self.name;
-        let v = value.trim();
-        let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
-            Some(i) => v.split_at(i),
-            None => (v, ""),
-        };
-        let shift = match unit
-            .to_ascii_uppercase()
-            .trim_end_matches("IB")
-            .trim_end_matches('B')
-        {
-            "" => 0,
-            "K" => 10,
-            "M" => 20,
-            "G" => 30,
-            _ => {
-                return Err(bad(
-                    option,
-                    format!("expected a size like 64M, got '{value}'"),
-                ))
-            }
-        };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| bad(option, format!("expected a size like 64M, got '{value}'")))?;
-        let bytes = n
-            .checked_mul(1 << shift)
-            .filter(|b| *b <= MAX_SIZE)
-            .ok_or_else(|| bad(option, format!("{value} is larger than 64G")))?;
-        if bytes < min {
+        let size = parse_size(value).map_err(|e| match e {
+            SizeError::Malformed => bad(option, format!("expected a size like 64M, got '{value}'")),
+            SizeError::TooLarge => bad(option, format!("{value} is larger than 64G")),
+        })?;
+        if size.unit == Unit::Decimal {
+            let binary = value.trim().trim_end_matches(['b', 'B']);
+            let meant = parse_size(binary).map(|s| s.bytes).unwrap_or(0);
+            return Err(bad(
+                option,
+                format!(
+                    "'{value}' is ambiguous: Bareos reads KB, MB, GB as powers of 1000, this plugin \
+                     read them as powers of 1024 before. Write {binary} or {binary}iB ({meant} bytes) \
+                     as before, or {} for that many bytes",
+                    size.bytes
+                ),
+            ));
+        }
+        if size.bytes > MAX_SIZE {
+            return Err(bad(option, format!("{value} is larger than 64G")));
+        }
+        if size.bytes < min {
             return Err(bad(
                 option,
                 format!("{value} is below the minimum of {min} bytes"),
             ));
         }
-        Ok(bytes)
+        Ok(size.bytes)
     }
 }
 
@@ -711,6 +708,8 @@ mod tests {
         );
         let e = parse("s3:bucket=b:part_size=16M:prefetch_bytes=8M").unwrap_err();
         assert_eq!(e.option, "part_size");
+        let e = parse("s3:bucket=b:part_size=100").unwrap_err();
+        assert_eq!(e.option, "part_size");
         assert_eq!(
             parse("s3:bucket=b:max_rate=x").unwrap_err().option,
             "max_rate"
@@ -783,6 +782,65 @@ mod tests {
         for o in OPTIONS {
             assert!(e.problem.contains(o.name), "{} missing: {e}", o.name);
         }
+    }
+
+    #[test]
+    fn sizes_mean_what_they_mean_in_bareos_and_the_changed_ones_are_refused() {
+        let size = |v: &str| parse(&format!("s3:bucket=b:max_rate={v}")).map(|o| o.max_rate);
+        assert_eq!(size("4096"), Ok(Some(4096)));
+        assert_eq!(size("4096B"), Ok(Some(4096)));
+        for (unit, bytes) in [("K", 1u64 << 10), ("M", 1 << 20), ("G", 1 << 30)] {
+            for v in [
+                format!("2{unit}"),
+                format!("2{}", unit.to_lowercase()),
+                format!("2{unit}iB"),
+                format!("2{}ib", unit.to_lowercase()),
+            ] {
+                assert_eq!(size(&v), Ok(Some(2 * bytes)), "{v}");
+            }
+        }
+        assert_eq!(size("1.5M"), Ok(Some(3 << 19)));
+        assert_eq!(size("1 M"), Ok(Some(1 << 20)));
+        // KB, MB, GB meant KiB, MiB, GiB here before and mean powers of 1000 in Bareos: refused,
+        // saying what to write instead.
+        for (v, binary, meant, decimal) in [
+            ("64MB", "64M", 64u64 << 20, 64_000_000u64),
+            ("100kb", "100k", 100 << 10, 100_000),
+            ("2GB", "2G", 2 << 30, 2_000_000_000),
+        ] {
+            let e = size(v).unwrap_err();
+            assert_eq!(e.option, "max_rate");
+            let text = e.to_string();
+            for part in [
+                format!("'{v}' is ambiguous"),
+                format!("Write {binary} or {binary}iB ({meant} bytes)"),
+                format!("or {decimal} for"),
+            ] {
+                assert!(text.contains(&part), "{part}: {text}");
+            }
+        }
+        assert!(size("1T")
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 64G"));
+        assert!(size("64G").is_ok());
+        assert!(size("99999999999999999999")
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 64G"));
+        for bad in ["12Q", "64BB", "M", "-1M"] {
+            assert!(
+                size(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("expected a size like 64M"),
+                "{bad}"
+            );
+        }
+        assert!(size("1023")
+            .unwrap_err()
+            .to_string()
+            .contains("below the minimum"));
     }
 
     #[test]
