@@ -105,18 +105,19 @@ pub fn run(args: CensusArgs) -> Result<(), Failure> {
     block_on(list(&s3, options, |page| {
         let mut page_bytes = 0;
         for item in page {
+            let size = item.bytes();
             let p = prefix_of(&item.key, &options.prefix, args.depth);
             match prefixes.get_mut(p) {
-                Some(c) => c.add(item.size),
-                None => prefixes.entry(p.to_string()).or_default().add(item.size),
+                Some(c) => c.add(size),
+                None => prefixes.entry(p.to_string()).or_default().add(size),
             }
             let class = item.storage_class.as_deref().unwrap_or(UNREPORTED);
             match classes.get_mut(class) {
-                Some(c) => c.add(item.size),
-                None => classes.entry(class.to_string()).or_default().add(item.size),
+                Some(c) => c.add(size),
+                None => classes.entry(class.to_string()).or_default().add(size),
             }
-            total.add(item.size);
-            page_bytes += item.size;
+            total.add(size);
+            page_bytes += size;
         }
         progress.update(page.len() as u64, page_bytes, "");
         Ok(())

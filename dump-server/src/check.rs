@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use s3_plugin::config::options::Options;
 use s3_plugin::runtime::block_on;
 use s3_plugin::s3::client::{connect, S3};
 use s3_plugin::s3::errors::{bucket_message, classify, Failure as S3Failure};
+use s3_plugin::s3::listing::Pages;
+use s3_plugin::s3::retry::{RetryPolicy, RetryStats};
+use tokio_util::sync::CancellationToken;
 
 use crate::exit::Failure;
 use crate::plugin_probe::{check_library, DEFAULT_LIBRARIES};
@@ -232,6 +234,15 @@ const BAD_CREDENTIALS: &[&str] = &[
     "AuthorizationHeaderMalformed",
 ];
 
+/// The S3 error code of a refusal: its detail reads `HTTP 403 CODE message`.
+fn error_code(detail: &str) -> &str {
+    let mut words = detail.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some("HTTP"), Some(_), Some(code)) => code,
+        _ => "",
+    }
+}
+
 fn s3_message(failure: &S3Failure, options: &Options, s3: &S3) -> String {
     bucket_message(
         failure,
@@ -252,20 +263,24 @@ fn s3_checks(report: &mut Report, options: &Options) {
             return;
         }
     };
-    let mut request = s3
-        .client
-        .list_objects_v2()
-        .bucket(&options.bucket)
-        .max_keys(1);
-    if !options.prefix.is_empty() {
-        request = request.prefix(&options.prefix);
-    }
-    if let Some(a) = &options.start_after {
-        request = request.start_after(a);
-    }
-    let listed = block_on(request.send());
-    let first = match listed {
-        Ok(out) => {
+    // One attempt at a one-key page with the plugin's paginator: check reports what the
+    // server answers now rather than waiting out the plugin string's retry budget.
+    let mut pages = Pages::new(
+        s3.clone(),
+        RetryPolicy {
+            retries: 0,
+            max_elapsed: Duration::ZERO,
+        },
+        Arc::new(RetryStats::default()),
+        CancellationToken::new(),
+        &options.bucket,
+        &options.prefix,
+        options.start_after.clone(),
+        options.end_at.clone(),
+    )
+    .page_size(1);
+    let first = match block_on(pages.next_page()) {
+        Ok(page) => {
             report.ok(
                 "credentials",
                 &format!(
@@ -274,11 +289,9 @@ fn s3_checks(report: &mut Report, options: &Options) {
                     s3.credential_source
                 ),
             );
-            let first = out
-                .contents()
-                .first()
-                .and_then(|o| Some((o.key()?.to_string(), o.size().unwrap_or(0))))
-                .filter(|(k, _)| options.in_range(k));
+            let first = page
+                .and_then(|p| p.objects.into_iter().next())
+                .map(|o| (o.key, o.size));
             match &first {
                 Some((key, size)) => report.ok(
                     "bucket listable",
@@ -294,14 +307,9 @@ fn s3_checks(report: &mut Report, options: &Options) {
             }
             first
         }
-        Err(e) => {
-            let code = match &e {
-                SdkError::ServiceError(s) => s.err().code().unwrap_or("").to_string(),
-                _ => String::new(),
-            };
-            let failure = classify(&e);
+        Err(failure) => {
             let message = s3_message(&failure, options, &s3);
-            match failure {
+            match &failure {
                 S3Failure::NoSuchBucket | S3Failure::NotFound => {
                     report.ok(
                         "credentials",
@@ -313,7 +321,7 @@ fn s3_checks(report: &mut Report, options: &Options) {
                     );
                     report.fail("bucket listable", &message);
                 }
-                S3Failure::Denied(_) if !BAD_CREDENTIALS.contains(&code.as_str()) => {
+                S3Failure::Denied(detail) if !BAD_CREDENTIALS.contains(&error_code(detail)) => {
                     report.ok(
                         "credentials",
                         &format!(
@@ -458,5 +466,21 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         Err(Failure::silent())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_code_of_a_refusal() {
+        assert_eq!(
+            error_code("HTTP 403 SignatureDoesNotMatch The request signature we calculated"),
+            "SignatureDoesNotMatch"
+        );
+        assert_eq!(error_code("HTTP 403 AccessDenied"), "AccessDenied");
+        assert_eq!(error_code("HTTP 403"), "");
+        assert_eq!(error_code("connection refused"), "");
     }
 }

@@ -245,8 +245,8 @@ pub fn run(args: PlanArgs) -> Result<(), Failure> {
     block_on(list(&s3, options, |page| {
         let mut page_bytes = 0;
         for item in page {
-            planner.push(&item.key, item.size)?;
-            page_bytes += item.size;
+            planner.push(&item.key, item.bytes())?;
+            page_bytes += item.bytes();
         }
         objects += page.len() as u64;
         bytes += page_bytes;

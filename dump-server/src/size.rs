@@ -1,39 +1,21 @@
 //! Byte sizes on the command line (`250GB`, `1.5T`, `512MiB`) and in reports.
 //!
-//! Units follow Bareos' configuration: `K`/`M`/`G`/`T` and `KiB`…`TiB` are powers of 1024,
-//! `KB`/`MB`/`GB`/`TB` powers of 1000. A plain number is bytes.
+//! Sizes are read by the plugin's own parser ([`s3_plugin::config::size`]), with the units of
+//! Bareos' configuration: `K`/`M`/`G`/`T` and `KiB`…`TiB` are powers of 1024, `KB`/`MB`/`GB`/`TB`
+//! powers of 1000. A plain number is bytes.
 
-/// Parses a size; `what` names the flag in the error.
+use s3_plugin::config::size::{self, SizeError};
+
+/// Parses a size of at least one byte.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a size (e.g. 250GB, 100G, 512MiB, 1000000)"
-            ))
-        }
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size (e.g. 250GB, 100G, 512MiB, 1000000)"))?;
-    let bytes = value * factor as f64;
-    if !(1.0..=u64::MAX as f64).contains(&bytes) {
-        return Err(format!("'{text}' must be at least 1 byte"));
+    match size::parse_size(text) {
+        Ok(s) if s.bytes >= 1 => Ok(s.bytes),
+        Ok(_) => Err(format!("'{text}' must be at least 1 byte")),
+        Err(SizeError::Malformed) => Err(format!(
+            "'{text}' is not a size (e.g. 250GB, 100G, 512MiB, 1000000)"
+        )),
+        Err(SizeError::TooLarge) => Err(format!("'{text}' is more bytes than 64 bits hold")),
     }
-    Ok(bytes.round() as u64)
 }
 
 /// `1.5 GB`-style rendering with decimal units (as `--max-job-size 250GB` is meant).
@@ -80,6 +62,37 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("-5G").is_err());
+    }
+
+    #[test]
+    fn every_unit_as_bareos_reads_it() {
+        for (text, bytes) in [
+            ("7", 7u64),
+            ("7B", 7),
+            ("7K", 7 << 10),
+            ("7k", 7 << 10),
+            ("7KiB", 7 << 10),
+            ("7KB", 7_000),
+            ("7M", 7 << 20),
+            ("7MiB", 7 << 20),
+            ("7MB", 7_000_000),
+            ("7mb", 7_000_000),
+            ("7G", 7 << 30),
+            ("7GiB", 7 << 30),
+            ("7GB", 7_000_000_000),
+            ("7T", 7 << 40),
+            ("7TiB", 7 << 40),
+            ("7TB", 7_000_000_000_000),
+            ("1.5T", 3 << 39),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        assert_eq!(
+            parse_size("0.4"),
+            Err("'0.4' must be at least 1 byte".to_string())
+        );
+        assert!(parse_size("99999999T").unwrap_err().contains("64 bits"));
+        assert!(parse_size("7PB").unwrap_err().contains("is not a size"));
     }
 
     #[test]

@@ -295,6 +295,7 @@ mod tests {
             size,
             mtime: 0,
             etag: etag.map(str::to_string),
+            storage_class: None,
             version: None,
         }
     }

@@ -2,3 +2,4 @@
 
 pub mod naming;
 pub mod options;
+pub mod size;

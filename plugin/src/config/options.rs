@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::size::{parse_size, SizeError, Unit};
+
 /// The plugin's name: the part before the first `:`.
 pub const PLUGIN_NAME: &str = "s3";
 
@@ -62,84 +64,254 @@ pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_RETRIES: u32 = 10;
 pub const DEFAULT_RETRY_MAX_SECS: u64 = 300;
 
-/// Each known option with its one-line description (the README's options table is this list).
-pub const KNOWN: &[(&str, &str)] = &[
-    ("bucket", "bucket to back up (required)"),
-    (
-        "endpoint",
-        "S3 endpoint URL, e.g. https://rgw.example.com:7480 (default: AWS)",
-    ),
-    (
-        "region",
-        "region (default: from the AWS profile/environment, else us-east-1)",
-    ),
-    (
-        "path_style",
-        "yes/no: path-style addressing (default: yes with endpoint, no on AWS)",
-    ),
-    ("prefix", "only keys starting with this prefix"),
-    (
-        "start_after",
-        "key range: only keys after this key (exclusive)",
-    ),
-    ("end_at", "key range: only keys up to this key (inclusive)"),
-    (
-        "credentials_file",
-        "AWS shared-credentials file, mode 0600 (default: the AWS credential chain)",
-    ),
-    (
-        "profile",
-        "profile in the credentials file or AWS config (default: default)",
-    ),
-    (
-        "concurrency",
-        "GET requests in flight: objects and parts of large objects (default 32, 1-256)",
-    ),
-    (
-        "prefetch_bytes",
-        "memory budget for prefetched data, e.g. 64M (default 64M, min 1M)",
-    ),
-    (
-        "part_size",
-        "objects larger than this are fetched as parallel ranged GETs of this size (default 8M)",
-    ),
-    (
-        "max_rate",
-        "bandwidth cap of the job in bytes per second, e.g. 100M (default: none)",
-    ),
-    (
-        "since_margin",
-        "seconds of overlap before the since time of Incremental/Differential (default 1)",
-    ),
-    (
-        "read_timeout",
-        "seconds without data before a request counts as failed and is retried (default 60)",
-    ),
-    (
-        "ca_file",
-        "PEM file of CA certificates to trust for an https endpoint (private CAs)",
-    ),
-    (
-        "verify_tls",
-        "yes/no: verify the endpoint's TLS certificate (default yes; no warns every job)",
-    ),
-    (
-        "retries",
-        "retries of a failed request or broken body (default 10, 0-100)",
-    ),
-    (
-        "retry_max_seconds",
-        "time budget for the retries of one request (default 300)",
-    ),
-    (
-        "versions",
-        "yes/no: back up every version and delete marker of a versioned bucket (default no)",
-    ),
-    (
-        "as_of",
-        "restore of a versions=yes backup: the bucket as it was at this UTC time, e.g. 2026-11-20T12:00:00Z",
-    ),
+/// How an option's value is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text: a name, a key, a path.
+    Text,
+    /// `yes` or `no` (also `true`/`false`, `on`/`off`, `1`/`0`).
+    YesNo,
+    /// A whole number in `min..=max`.
+    Number { min: u64, max: u64 },
+    /// A size in bytes (`64M`, `1G`, `1048576`) of at least `min` bytes and at most 64G.
+    Size { min: u64 },
+    /// An `http://` or `https://` URL.
+    Url,
+    /// A UTC time like `2026-11-20T12:00:00Z`.
+    Time,
+}
+
+/// An option's default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionDefault {
+    /// Leaving the option out is the same as writing this value.
+    Value(&'static str),
+    /// What leaving the option out means, in words (no value gives the same).
+    Absent(&'static str),
+}
+
+impl OptionDefault {
+    /// As the README's options table writes it (there with backticks around values).
+    pub fn text(&self) -> &'static str {
+        match self {
+            OptionDefault::Value(t) | OptionDefault::Absent(t) => t,
+        }
+    }
+}
+
+/// One option of the plugin string.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    /// One line for an administrator.
+    pub help: &'static str,
+    pub default: OptionDefault,
+    pub kind: Kind,
+}
+
+const fn spec(name: &'static str, kind: Kind, default: OptionDefault, help: &'static str) -> Spec {
+    Spec {
+        name,
+        help,
+        default,
+        kind,
+    }
+}
+
+/// The largest size any option takes.
+pub const MAX_SIZE: u64 = 64 << 30;
+
+pub const BUCKET: Spec = spec(
+    "bucket",
+    Kind::Text,
+    OptionDefault::Absent("—"),
+    "bucket to back up (required)",
+);
+pub const ENDPOINT: Spec = spec(
+    "endpoint",
+    Kind::Url,
+    OptionDefault::Absent("AWS S3"),
+    "S3 endpoint URL, e.g. https://rgw.example.com:7480",
+);
+pub const REGION: Spec = spec(
+    "region",
+    Kind::Text,
+    OptionDefault::Absent("from the AWS profile/environment, else us-east-1"),
+    "region for signing",
+);
+pub const PATH_STYLE: Spec = spec(
+    "path_style",
+    Kind::YesNo,
+    OptionDefault::Absent("yes with endpoint, no on AWS"),
+    "path-style addressing (https://host/bucket/key)",
+);
+pub const PREFIX: Spec = spec(
+    "prefix",
+    Kind::Text,
+    OptionDefault::Absent("all keys"),
+    "only keys starting with this prefix",
+);
+pub const START_AFTER: Spec = spec(
+    "start_after",
+    Kind::Text,
+    OptionDefault::Absent("from the first key"),
+    "key range: only keys after this key (exclusive)",
+);
+pub const END_AT: Spec = spec(
+    "end_at",
+    Kind::Text,
+    OptionDefault::Absent("to the last key"),
+    "key range: only keys up to this key (inclusive)",
+);
+pub const CREDENTIALS_FILE: Spec = spec(
+    "credentials_file",
+    Kind::Text,
+    OptionDefault::Absent("the AWS credential chain"),
+    "AWS shared-credentials file, mode 0600",
+);
+pub const PROFILE: Spec = spec(
+    "profile",
+    Kind::Text,
+    OptionDefault::Absent("default"),
+    "profile in the credentials file or AWS config",
+);
+pub const CONCURRENCY: Spec = spec(
+    "concurrency",
+    Kind::Number { min: 1, max: 256 },
+    OptionDefault::Value("128"),
+    "GET requests in flight: objects and parts of large objects",
+);
+pub const PREFETCH_BYTES: Spec = spec(
+    "prefetch_bytes",
+    Kind::Size { min: 1 << 20 },
+    OptionDefault::Value("64M"),
+    "memory budget for prefetched data, over the whole job",
+);
+pub const PART_SIZE: Spec = spec(
+    "part_size",
+    Kind::Size { min: 256 << 10 },
+    OptionDefault::Value("8M"),
+    "objects larger than this are fetched as parallel ranged GETs of this size (at most prefetch_bytes; more than 1G counts as 1G)",
+);
+pub const MAX_RATE: Spec = spec(
+    "max_rate",
+    Kind::Size { min: 1 << 10 },
+    OptionDefault::Absent("none"),
+    "bandwidth cap of the job in bytes per second, e.g. 100M",
+);
+pub const SINCE_MARGIN: Spec = spec(
+    "since_margin",
+    Kind::Number {
+        min: 0,
+        max: 86_400,
+    },
+    OptionDefault::Value("1"),
+    "seconds of overlap before the since time of Incremental/Differential",
+);
+pub const READ_TIMEOUT: Spec = spec(
+    "read_timeout",
+    Kind::Number { min: 1, max: 3600 },
+    OptionDefault::Value("60"),
+    "seconds without data before a request counts as failed and is retried",
+);
+pub const RETRIES: Spec = spec(
+    "retries",
+    Kind::Number { min: 0, max: 100 },
+    OptionDefault::Value("10"),
+    "retries of a failed request or broken body",
+);
+pub const RETRY_MAX_SECONDS: Spec = spec(
+    "retry_max_seconds",
+    Kind::Number {
+        min: 1,
+        max: 86_400,
+    },
+    OptionDefault::Value("300"),
+    "time budget for the retries of one request",
+);
+pub const CA_FILE: Spec = spec(
+    "ca_file",
+    Kind::Text,
+    OptionDefault::Absent("system roots only"),
+    "PEM file of CA certificates to trust for an https endpoint (private CAs)",
+);
+pub const VERIFY_TLS: Spec = spec(
+    "verify_tls",
+    Kind::YesNo,
+    OptionDefault::Value("yes"),
+    "verify the endpoint's TLS certificate (no warns every job)",
+);
+pub const VERSIONS: Spec = spec(
+    "versions",
+    Kind::YesNo,
+    OptionDefault::Value("no"),
+    "back up every version and delete marker of a versioned bucket",
+);
+pub const AS_OF: Spec = spec(
+    "as_of",
+    Kind::Time,
+    OptionDefault::Absent("all versions"),
+    "restore of a versions=yes backup: the bucket as it was at this UTC time",
+);
+
+/// Every option, in the order of the README's options table: what the parser accepts, what the
+/// unknown-option error lists and what [`help`] prints.
+pub const OPTIONS: &[Spec] = &[
+    BUCKET,
+    ENDPOINT,
+    REGION,
+    PATH_STYLE,
+    PREFIX,
+    START_AFTER,
+    END_AT,
+    CREDENTIALS_FILE,
+    PROFILE,
+    CONCURRENCY,
+    PREFETCH_BYTES,
+    PART_SIZE,
+    MAX_RATE,
+    SINCE_MARGIN,
+    READ_TIMEOUT,
+    RETRIES,
+    RETRY_MAX_SECONDS,
+    CA_FILE,
+    VERIFY_TLS,
+    VERSIONS,
+    AS_OF,
 ];
+
+/// One line per option: its name, what it does, what it takes and its default.
+pub fn help() -> String {
+    let width = OPTIONS.iter().map(|o| o.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for o in OPTIONS {
+        let takes = match o.kind {
+            Kind::Text => String::new(),
+            Kind::YesNo => "yes/no; ".into(),
+            Kind::Number { min, max } => format!("{min}-{max}; "),
+            Kind::Size { min } => format!("a size, {}-{}; ", size_text(min), size_text(MAX_SIZE)),
+            Kind::Url => "http:// or https:// URL; ".into(),
+            Kind::Time => "UTC time like 2026-11-20T12:00:00Z; ".into(),
+        };
+        out.push_str(&format!(
+            "{:<width$}  {} ({takes}default: {})\n",
+            o.name,
+            o.help,
+            o.default.text()
+        ));
+    }
+    out
+}
+
+/// `1048576` as `1M`: the largest binary unit that divides it.
+fn size_text(bytes: u64) -> String {
+    for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
 
 /// A bad plugin string, with the option it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -206,8 +378,8 @@ pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
             }
         };
         let key = key.trim().to_ascii_lowercase();
-        if !KNOWN.iter().any(|(k, _)| *k == key) {
-            let names: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
+        if !OPTIONS.iter().any(|o| o.name == key) {
+            let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
             return Err(bad(
                 &key,
                 format!("unknown option (known: {})", names.join(", ")),
@@ -221,62 +393,67 @@ pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
     Ok(pairs)
 }
 
-fn yes_no(option: &str, value: &str) -> Result<bool, OptionError> {
-    match value.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "1" | "on" => Ok(true),
-        "no" | "false" | "0" | "off" => Ok(false),
-        _ => Err(bad(option, format!("expected yes or no, got '{value}'"))),
+impl Spec {
+    fn yes_no(&self, value: &str) -> Result<bool, OptionError> {
+        match value.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "1" | "on" => Ok(true),
+            "no" | "false" | "0" | "off" => Ok(false),
+            _ => Err(bad(self.name, format!("expected yes or no, got '{value}'"))),
+        }
     }
-}
 
-fn number(option: &str, value: &str, min: u64, max: u64) -> Result<u64, OptionError> {
-    let n: u64 = value
-        .trim()
-        .parse()
-        .map_err(|_| bad(option, format!("expected a whole number, got '{value}'")))?;
-    if n < min || n > max {
-        return Err(bad(option, format!("{n} is out of range {min}..={max}")));
+    /// A whole number in the option's range.
+    fn number(&self, value: &str) -> Result<u64, OptionError> {
+        let Kind::Number { min, max } = self.kind else {
+            return Err(bad(self.name, "is not a number option"));
+        };
+        let n: u64 = value
+            .trim()
+            .parse()
+            .map_err(|_| bad(self.name, format!("expected a whole number, got '{value}'")))?;
+        if n < min || n > max {
+            return Err(bad(self.name, format!("{n} is out of range {min}..={max}")));
+        }
+        Ok(n)
     }
-    Ok(n)
-}
 
-/// `64M`, `1G`, `512K`, `1048576` (binary units).
-fn byte_size(option: &str, value: &str, min: u64) -> Result<u64, OptionError> {
-    let v = value.trim();
-    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => v.split_at(i),
-        None => (v, ""),
-    };
-    let shift = match unit
-        .to_ascii_uppercase()
-        .trim_end_matches("IB")
-        .trim_end_matches('B')
-    {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        _ => {
+    /// `64M`, `1G`, `512K`, `1048576` (see [`crate::config::size`]), at least the option's
+    /// minimum. `KB`, `MB`, `GB`, `TB` are refused: this plugin read them as powers of 1024
+    /// before, Bareos reads them as powers of 1000, and a stored FileSet must not change its
+    /// meaning without a word.
+    fn size(&self, value: &str) -> Result<u64, OptionError> {
+        let Kind::Size { min } = self.kind else {
+            return Err(bad(self.name, "is not a size option"));
+        };
+        let option = self.name;
+        let size = parse_size(value).map_err(|e| match e {
+            SizeError::Malformed => bad(option, format!("expected a size like 64M, got '{value}'")),
+            SizeError::TooLarge => bad(option, format!("{value} is larger than 64G")),
+        })?;
+        if size.unit == Unit::Decimal {
+            let binary = value.trim().trim_end_matches(['b', 'B']);
+            let meant = parse_size(binary).map(|s| s.bytes).unwrap_or(0);
             return Err(bad(
                 option,
-                format!("expected a size like 64M, got '{value}'"),
-            ))
+                format!(
+                    "'{value}' is ambiguous: Bareos reads KB, MB, GB as powers of 1000, this plugin \
+                     read them as powers of 1024 before. Write {binary} or {binary}iB ({meant} bytes) \
+                     as before, or {} for that many bytes",
+                    size.bytes
+                ),
+            ));
         }
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| bad(option, format!("expected a size like 64M, got '{value}'")))?;
-    let bytes = n
-        .checked_mul(1 << shift)
-        .filter(|b| *b <= 64 << 30)
-        .ok_or_else(|| bad(option, format!("{value} is larger than 64G")))?;
-    if bytes < min {
-        return Err(bad(
-            option,
-            format!("{value} is below the minimum of {min} bytes"),
-        ));
+        if size.bytes > MAX_SIZE {
+            return Err(bad(option, format!("{value} is larger than 64G")));
+        }
+        if size.bytes < min {
+            return Err(bad(
+                option,
+                format!("{value} is below the minimum of {min} bytes"),
+            ));
+        }
+        Ok(size.bytes)
     }
-    Ok(bytes)
 }
 
 fn valid_bucket(name: &str) -> Result<(), OptionError> {
@@ -303,57 +480,57 @@ impl Options {
             pairs.retain(|(key, _)| key != k);
             pairs.push((k.clone(), v.clone()));
         }
-        let get = |key: &str| {
+        let get = |option: &Spec| {
             pairs
                 .iter()
-                .find(|(k, _)| k == key)
+                .find(|(k, _)| k == option.name)
                 .map(|(_, v)| v.as_str())
         };
-        let bucket = get("bucket")
-            .ok_or_else(|| bad("bucket", "missing (e.g. s3:bucket=photos)"))?
+        let bucket = get(&BUCKET)
+            .ok_or_else(|| bad(BUCKET.name, "missing (e.g. s3:bucket=photos)"))?
             .to_string();
         valid_bucket(&bucket)?;
-        let endpoint = match get("endpoint") {
+        let endpoint = match get(&ENDPOINT) {
             Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
                 Some(e.trim_end_matches('/').to_string())
             }
             Some(e) => {
                 return Err(bad(
-                    "endpoint",
+                    ENDPOINT.name,
                     format!("'{e}' is not an http:// or https:// URL"),
                 ))
             }
             None => None,
         };
-        let path_style = match get("path_style") {
-            Some(v) => yes_no("path_style", v)?,
+        let path_style = match get(&PATH_STYLE) {
+            Some(v) => PATH_STYLE.yes_no(v)?,
             None => endpoint.is_some(),
         };
-        let non_empty = |key: &str| -> Result<Option<String>, OptionError> {
-            match get(key) {
-                Some("") => Err(bad(key, "is empty")),
+        let non_empty = |option: &Spec| -> Result<Option<String>, OptionError> {
+            match get(option) {
+                Some("") => Err(bad(option.name, "is empty")),
                 Some(v) => Ok(Some(v.to_string())),
                 None => Ok(None),
             }
         };
-        let prefetch_bytes = match get("prefetch_bytes") {
-            Some(v) => byte_size("prefetch_bytes", v, 1 << 20)?,
+        let prefetch_bytes = match get(&PREFETCH_BYTES) {
+            Some(v) => PREFETCH_BYTES.size(v)?,
             None => DEFAULT_PREFETCH_BYTES,
         };
-        let part_size = match get("part_size") {
-            Some(v) => byte_size("part_size", v, 256 << 10)?.min(1 << 30),
+        let part_size = match get(&PART_SIZE) {
+            Some(v) => PART_SIZE.size(v)?.min(1 << 30),
             None => DEFAULT_PART_SIZE.min(prefetch_bytes),
         };
         if part_size > prefetch_bytes {
             return Err(bad(
-                "part_size",
+                PART_SIZE.name,
                 format!("{part_size} bytes is larger than prefetch_bytes ({prefetch_bytes})"),
             ));
         }
-        if let (Some(a), Some(b)) = (get("start_after"), get("end_at")) {
+        if let (Some(a), Some(b)) = (get(&START_AFTER), get(&END_AT)) {
             if a >= b {
                 return Err(bad(
-                    "end_at",
+                    END_AT.name,
                     format!("'{b}' is not after start_after '{a}'"),
                 ));
             }
@@ -361,52 +538,52 @@ impl Options {
         Ok(Options {
             bucket,
             endpoint,
-            region: non_empty("region")?,
+            region: non_empty(&REGION)?,
             path_style,
-            prefix: get("prefix").unwrap_or("").to_string(),
-            start_after: non_empty("start_after")?,
-            end_at: non_empty("end_at")?,
-            credentials_file: non_empty("credentials_file")?.map(PathBuf::from),
-            profile: non_empty("profile")?,
-            concurrency: match get("concurrency") {
-                Some(v) => number("concurrency", v, 1, 256)? as usize,
+            prefix: get(&PREFIX).unwrap_or("").to_string(),
+            start_after: non_empty(&START_AFTER)?,
+            end_at: non_empty(&END_AT)?,
+            credentials_file: non_empty(&CREDENTIALS_FILE)?.map(PathBuf::from),
+            profile: non_empty(&PROFILE)?,
+            concurrency: match get(&CONCURRENCY) {
+                Some(v) => CONCURRENCY.number(v)? as usize,
                 None => DEFAULT_CONCURRENCY,
             },
             prefetch_bytes,
             part_size,
-            max_rate: match get("max_rate") {
-                Some(v) => Some(byte_size("max_rate", v, 1024)?),
+            max_rate: match get(&MAX_RATE) {
+                Some(v) => Some(MAX_RATE.size(v)?),
                 None => None,
             },
-            since_margin: match get("since_margin") {
-                Some(v) => number("since_margin", v, 0, 86_400)? as i64,
+            since_margin: match get(&SINCE_MARGIN) {
+                Some(v) => SINCE_MARGIN.number(v)? as i64,
                 None => DEFAULT_SINCE_MARGIN,
             },
-            read_timeout: Duration::from_secs(match get("read_timeout") {
-                Some(v) => number("read_timeout", v, 1, 3600)?,
+            read_timeout: Duration::from_secs(match get(&READ_TIMEOUT) {
+                Some(v) => READ_TIMEOUT.number(v)?,
                 None => DEFAULT_READ_TIMEOUT_SECS,
             }),
-            ca_file: non_empty("ca_file")?.map(PathBuf::from),
-            verify_tls: match get("verify_tls") {
-                Some(v) => yes_no("verify_tls", v)?,
+            ca_file: non_empty(&CA_FILE)?.map(PathBuf::from),
+            verify_tls: match get(&VERIFY_TLS) {
+                Some(v) => VERIFY_TLS.yes_no(v)?,
                 None => true,
             },
-            retries: match get("retries") {
-                Some(v) => number("retries", v, 0, 100)? as u32,
+            retries: match get(&RETRIES) {
+                Some(v) => RETRIES.number(v)? as u32,
                 None => DEFAULT_RETRIES,
             },
-            retry_max: Duration::from_secs(match get("retry_max_seconds") {
-                Some(v) => number("retry_max_seconds", v, 1, 86_400)?,
+            retry_max: Duration::from_secs(match get(&RETRY_MAX_SECONDS) {
+                Some(v) => RETRY_MAX_SECONDS.number(v)?,
                 None => DEFAULT_RETRY_MAX_SECS,
             }),
-            versions: match get("versions") {
-                Some(v) => yes_no("versions", v)?,
+            versions: match get(&VERSIONS) {
+                Some(v) => VERSIONS.yes_no(v)?,
                 None => false,
             },
-            as_of: match get("as_of") {
+            as_of: match get(&AS_OF) {
                 Some(v) => Some(crate::config::naming::parse_utc(v).ok_or_else(|| {
                     bad(
-                        "as_of",
+                        AS_OF.name,
                         format!("expected a UTC time like 2026-11-20T12:00:00Z, got '{v}'"),
                     )
                 })?),
@@ -531,6 +708,8 @@ mod tests {
         );
         let e = parse("s3:bucket=b:part_size=16M:prefetch_bytes=8M").unwrap_err();
         assert_eq!(e.option, "part_size");
+        let e = parse("s3:bucket=b:part_size=100").unwrap_err();
+        assert_eq!(e.option, "part_size");
         assert_eq!(
             parse("s3:bucket=b:max_rate=x").unwrap_err().option,
             "max_rate"
@@ -538,23 +717,130 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_documents_exactly_the_known_options() {
+    fn the_readme_documents_exactly_the_known_options_with_their_defaults() {
         let readme = include_str!("../../../README.md");
         let table = readme
             .split("## Plugin options")
             .nth(1)
             .expect("README has a Plugin options section");
-        let mut documented: Vec<&str> = table
+        // (option, default column without its backticks)
+        let mut documented: Vec<(&str, String)> = table
             .lines()
             .skip_while(|l| !l.starts_with("| option"))
             .skip(2)
             .take_while(|l| l.starts_with('|'))
-            .filter_map(|l| l.split('`').nth(1))
+            .filter_map(|l| {
+                let name = l.split('`').nth(1)?;
+                let default = l.trim().trim_end_matches('|').rsplit('|').next()?;
+                Some((name, default.replace('`', "").trim().to_string()))
+            })
             .collect();
-        let mut known: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
+        let mut known: Vec<(&str, String)> = OPTIONS
+            .iter()
+            .map(|o| (o.name, o.default.text().to_string()))
+            .collect();
         documented.sort();
         known.sort();
         assert_eq!(documented, known);
+    }
+
+    #[test]
+    fn a_default_value_written_out_changes_nothing() {
+        let absent = parse("s3:bucket=b").unwrap();
+        for o in OPTIONS {
+            if let OptionDefault::Value(v) = o.default {
+                let written = parse(&format!("s3:bucket=b:{}={v}", o.name))
+                    .unwrap_or_else(|e| panic!("{}={v}: {e}", o.name));
+                assert_eq!(written, absent, "{}={v} is not the default", o.name);
+            }
+        }
+        // And it can tell: another value does change something.
+        assert_ne!(parse("s3:bucket=b:concurrency=127").unwrap(), absent);
+    }
+
+    #[test]
+    fn help_lists_every_option_with_its_range_and_default() {
+        let text = help();
+        assert_eq!(text.lines().count(), OPTIONS.len());
+        for o in OPTIONS {
+            assert!(
+                text.lines().any(|l| l.starts_with(o.name)
+                    && l.contains(o.help)
+                    && l.contains(&format!("default: {})", o.default.text()))),
+                "{}: {text}",
+                o.name
+            );
+        }
+        assert!(text.contains("(1-256; default: 128)"), "{text}");
+        assert!(text.contains("(a size, 1M-64G; default: 64M)"), "{text}");
+        assert!(text.contains("(a size, 256K-64G; default: 8M)"), "{text}");
+    }
+
+    #[test]
+    fn unknown_options_are_refused_naming_every_known_one() {
+        let e = parse("s3:bucket=b:colour=red").unwrap_err();
+        for o in OPTIONS {
+            assert!(e.problem.contains(o.name), "{} missing: {e}", o.name);
+        }
+    }
+
+    #[test]
+    fn sizes_mean_what_they_mean_in_bareos_and_the_changed_ones_are_refused() {
+        let size = |v: &str| parse(&format!("s3:bucket=b:max_rate={v}")).map(|o| o.max_rate);
+        assert_eq!(size("4096"), Ok(Some(4096)));
+        assert_eq!(size("4096B"), Ok(Some(4096)));
+        for (unit, bytes) in [("K", 1u64 << 10), ("M", 1 << 20), ("G", 1 << 30)] {
+            for v in [
+                format!("2{unit}"),
+                format!("2{}", unit.to_lowercase()),
+                format!("2{unit}iB"),
+                format!("2{}ib", unit.to_lowercase()),
+            ] {
+                assert_eq!(size(&v), Ok(Some(2 * bytes)), "{v}");
+            }
+        }
+        assert_eq!(size("1.5M"), Ok(Some(3 << 19)));
+        assert_eq!(size("1 M"), Ok(Some(1 << 20)));
+        // KB, MB, GB meant KiB, MiB, GiB here before and mean powers of 1000 in Bareos: refused,
+        // saying what to write instead.
+        for (v, binary, meant, decimal) in [
+            ("64MB", "64M", 64u64 << 20, 64_000_000u64),
+            ("100kb", "100k", 100 << 10, 100_000),
+            ("2GB", "2G", 2 << 30, 2_000_000_000),
+        ] {
+            let e = size(v).unwrap_err();
+            assert_eq!(e.option, "max_rate");
+            let text = e.to_string();
+            for part in [
+                format!("'{v}' is ambiguous"),
+                format!("Write {binary} or {binary}iB ({meant} bytes)"),
+                format!("or {decimal} for"),
+            ] {
+                assert!(text.contains(&part), "{part}: {text}");
+            }
+        }
+        assert!(size("1T")
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 64G"));
+        assert!(size("64G").is_ok());
+        assert!(size("99999999999999999999")
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 64G"));
+        for bad in ["12Q", "64BB", "M", "-1M"] {
+            assert!(
+                size(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("expected a size like 64M"),
+                "{bad}"
+            );
+        }
+        assert!(size("1023")
+            .unwrap_err()
+            .to_string()
+            .contains("below the minimum"));
     }
 
     #[test]

@@ -1,8 +1,14 @@
-//! ListObjectsV2, one page of at most 1,000 keys at a time: the caller consumes pages as a
-//! stream and never holds the whole listing.
+//! Listing a bucket page by page: the one paginator of the plugin and of `dump-server` (`plan`,
+//! `census`, `check`). ListObjectsV2 (or, with `versions=yes`, ListObjectVersions), at most
+//! 1,000 keys a page: the caller consumes pages as a stream and never holds the whole listing.
+//! Keys are asked for URL-encoded (XML 1.0 cannot carry every character a key may hold), every
+//! page is retried under the retry policy, and the key range `(start_after, end_at]` is applied
+//! here.
 
 use std::sync::Arc;
 
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::types::EncodingType;
 use tokio_util::sync::CancellationToken;
 
@@ -11,7 +17,7 @@ use crate::s3::client::S3;
 use crate::s3::errors::{attempt, Failure};
 use crate::s3::retry::{Attempt, RetryPolicy, RetryStats};
 
-/// One listed object.
+/// One listed object (or, with `versions=yes`, one version or delete marker).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
     pub key: String,
@@ -19,16 +25,38 @@ pub struct Listed {
     /// LastModified, whole seconds since the epoch.
     pub mtime: i64,
     pub etag: Option<String>,
+    /// The storage class as the server names it (`STANDARD`, `STANDARD_IA`, `GLACIER`,
+    /// `DEEP_ARCHIVE`, `INTELLIGENT_TIERING`, `GLACIER_IR`, …); `None` if it sent none (delete
+    /// markers have none).
+    pub storage_class: Option<String>,
     /// `versions=yes`: which version (or delete marker) this is.
     pub version: Option<VersionTag>,
 }
 
-/// One page and where the next one starts.
-pub struct Page {
-    pub objects: Vec<Listed>,
-    pub next: Option<String>,
+impl Listed {
+    /// The size in bytes (a negative size from a broken server counts as 0).
+    pub fn bytes(&self) -> u64 {
+        self.size.max(0) as u64
+    }
 }
 
+/// Where the listing goes on after a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// ListObjectsV2: the continuation token of the next page.
+    Token(String),
+    /// ListObjectVersions: the key and version-id markers the next page starts after.
+    Versions { key: String, version_id: String },
+}
+
+/// One page and where the next one starts (`None`: this was the last page).
+#[derive(Debug)]
+pub struct Page {
+    pub objects: Vec<Listed>,
+    pub next: Option<Cursor>,
+}
+
+/// The most keys S3 returns on one page.
 pub const PAGE_SIZE: i32 = 1000;
 
 /// Cursor over the pages of `bucket`/`prefix`.
@@ -41,11 +69,13 @@ pub struct Pages {
     prefix: String,
     start_after: Option<String>,
     end_at: Option<String>,
-    token: Option<String>,
-    done: bool,
-    /// `versions=yes`: ListObjectVersions instead, with its two markers.
+    page_size: i32,
+    /// `versions=yes`: ListObjectVersions instead of ListObjectsV2.
     versions: bool,
-    version_marker: Option<(String, String)>,
+    /// Where the next page starts (`None`: at the start of the range). Only the request of
+    /// the kind that set it reads it: a `Token` in ListObjectsV2 mode, `Versions` otherwise.
+    cursor: Option<Cursor>,
+    done: bool,
     /// Versions of the last key of the previous page (it may go on in the next one).
     carry: Vec<Listed>,
 }
@@ -72,10 +102,10 @@ impl Pages {
             prefix: prefix.to_string(),
             start_after,
             end_at,
-            token: None,
-            done: false,
+            page_size: PAGE_SIZE,
             versions: false,
-            version_marker: None,
+            cursor: None,
+            done: false,
             carry: Vec::new(),
         }
     }
@@ -87,28 +117,43 @@ impl Pages {
         self
     }
 
-    /// One attempt at the current page: the cursor only moves when a page arrived whole, so a
-    /// retry asks for the same page again (from the same continuation token).
-    fn request_page(
+    /// Asks for at most `keys` keys a page (1 to [`PAGE_SIZE`]; `dump-server check` wants one).
+    pub fn page_size(mut self, keys: i32) -> Self {
+        self.page_size = keys.clamp(1, PAGE_SIZE);
+        self
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Page>, Failure> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.versions {
+            self.next_versions_page().await.map(Some)
+        } else {
+            self.next_objects_page().await.map(Some)
+        }
+    }
+
+    /// One attempt at the current ListObjectsV2 page: the cursor only moves when a page
+    /// arrived whole, so a retry asks for the same page again (from the same token).
+    fn request_objects(
         &self,
-    ) -> impl std::future::Future<
-        Output = Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output, Attempt>,
-    > + use<> {
+    ) -> impl std::future::Future<Output = Result<ListObjectsV2Output, Attempt>> + use<> {
         let mut request = self
             .s3
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .max_keys(PAGE_SIZE)
-            // Keys may hold characters XML 1.0 cannot carry; ask for URL-encoded keys.
+            .max_keys(self.page_size)
             .encoding_type(EncodingType::Url);
         if !self.prefix.is_empty() {
             request = request.prefix(&self.prefix);
         }
-        match (&self.token, &self.start_after) {
-            (Some(token), _) => request = request.continuation_token(token),
-            (None, Some(after)) => request = request.start_after(after),
-            (None, None) => {}
+        match (&self.cursor, &self.start_after) {
+            (Some(Cursor::Token(token)), _) => request = request.continuation_token(token),
+            (_, Some(after)) => request = request.start_after(after),
+            (_, None) => {}
         }
         async move {
             let out = request.send().await.map_err(|e| attempt(&e))?;
@@ -121,206 +166,240 @@ impl Pages {
         }
     }
 
-    /// The next page, or `None` after the last.
-    pub async fn next_page(&mut self) -> Result<Option<Page>, Failure> {
-        if self.versions {
-            return self.next_versions_page().await;
-        }
-        if self.done {
-            return Ok(None);
-        }
+    async fn next_objects_page(&mut self) -> Result<Page, Failure> {
         let what = format!("ListObjectsV2 of bucket {}", self.bucket);
         let out = self
             .retry
-            .run(&what, &self.cancel, &self.stats, || self.request_page())
+            .run(&what, &self.cancel, &self.stats, || self.request_objects())
             .await?;
-        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let decode = key_decoder(out.encoding_type());
         let mut objects = Vec::with_capacity(out.contents().len());
         for o in out.contents() {
             let Some(raw_key) = o.key() else { continue };
-            let key = if encoded {
-                percent_decode(raw_key).ok_or_else(|| {
-                    Failure::Other(format!("the server sent a badly encoded key '{raw_key}'"))
-                })?
-            } else {
-                raw_key.to_string()
-            };
             objects.push(Listed {
-                key,
+                key: decode(raw_key)?,
                 size: o.size().unwrap_or(0),
                 mtime: o.last_modified().map(|t| t.secs()).unwrap_or(0),
                 etag: o.e_tag().map(str::to_string),
+                storage_class: o.storage_class().map(|c| c.as_str().to_string()),
                 version: None,
             });
         }
         let past_end = cut_at_end(&mut objects, self.end_at.as_deref());
-        let next = if past_end {
+        let next = if past_end || out.is_truncated() != Some(true) {
             None
-        } else if out.is_truncated() == Some(true) {
-            let token = out
-                .next_continuation_token()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    Failure::Other(
-                        "the server cut a listing page without a continuation token".into(),
-                    )
-                })?;
-            if self.token.as_deref() == Some(token.as_str()) {
+        } else {
+            let token = out.next_continuation_token().ok_or_else(|| {
+                Failure::Other("the server cut a listing page without a continuation token".into())
+            })?;
+            let next = Cursor::Token(token.to_string());
+            if self.cursor.as_ref() == Some(&next) {
                 return Err(Failure::Other(
                     "the server repeated a continuation token (listing would loop)".into(),
                 ));
             }
-            Some(token)
-        } else {
-            None
+            Some(next)
         };
         self.done = next.is_none();
-        self.token = next.clone();
-        Ok(Some(Page { objects, next }))
+        self.cursor = next.clone();
+        Ok(Page { objects, next })
     }
-}
 
-impl Pages {
-    /// The next page of ListObjectVersions, versions of each key oldest first.
-    async fn next_versions_page(&mut self) -> Result<Option<Page>, Failure> {
-        if self.done {
-            return Ok((!self.carry.is_empty()).then(|| Page {
-                objects: std::mem::take(&mut self.carry),
-                next: None,
-            }));
+    /// One attempt at the current ListObjectVersions page (see [`Pages::request_objects`]).
+    fn request_versions(
+        &self,
+    ) -> impl std::future::Future<Output = Result<ListObjectVersionsOutput, Attempt>> + use<> {
+        let mut request = self
+            .s3
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .max_keys(self.page_size)
+            .encoding_type(EncodingType::Url);
+        if !self.prefix.is_empty() {
+            request = request.prefix(&self.prefix);
         }
+        match (&self.cursor, &self.start_after) {
+            (Some(Cursor::Versions { key, version_id }), _) => {
+                request = request.key_marker(key).version_id_marker(version_id)
+            }
+            (_, Some(after)) => request = request.key_marker(after),
+            (_, None) => {}
+        }
+        async move {
+            let out = request.send().await.map_err(|e| attempt(&e))?;
+            if out.name().is_none() {
+                return Err(error_document());
+            }
+            Ok(out)
+        }
+    }
+
+    /// The next page of ListObjectVersions, versions of each key oldest first.
+    async fn next_versions_page(&mut self) -> Result<Page, Failure> {
         let what = format!("ListObjectVersions of bucket {}", self.bucket);
         let out = self
             .retry
-            .run(&what, &self.cancel, &self.stats, || {
-                let mut request = self
-                    .s3
-                    .client
-                    .list_object_versions()
-                    .bucket(&self.bucket)
-                    .max_keys(PAGE_SIZE)
-                    .encoding_type(EncodingType::Url);
-                if !self.prefix.is_empty() {
-                    request = request.prefix(&self.prefix);
-                }
-                match (&self.version_marker, &self.start_after) {
-                    (Some((key, version)), _) => {
-                        request = request.key_marker(key).version_id_marker(version)
-                    }
-                    (None, Some(after)) => request = request.key_marker(after),
-                    (None, None) => {}
-                }
-                async move {
-                    let out = request.send().await.map_err(|e| attempt(&e))?;
-                    if out.name().is_none() {
-                        return Err(error_document());
-                    }
-                    Ok(out)
-                }
-            })
+            .run(&what, &self.cancel, &self.stats, || self.request_versions())
             .await?;
-        let encoded = out.encoding_type() == Some(&EncodingType::Url);
-        let decode = |raw: &str| -> Result<String, Failure> {
-            if encoded {
-                percent_decode(raw).ok_or_else(|| {
-                    Failure::Other(format!("the server sent a badly encoded key '{raw}'"))
-                })
-            } else {
-                Ok(raw.to_string())
-            }
-        };
+        let decode = key_decoder(out.encoding_type());
         let ms = |t: Option<&aws_smithy_types::DateTime>| {
             t.map(|t| t.secs() * 1000 + t.subsec_nanos() as i64 / 1_000_000)
                 .unwrap_or(0)
         };
-        // (entry, is_latest, position in S3's newest-first order)
-        let mut entries: Vec<(Listed, bool, usize)> = Vec::new();
-        for (i, v) in out.versions().iter().enumerate() {
+        let mut entries: Vec<VersionEntry> = Vec::new();
+        for (position, v) in out.versions().iter().enumerate() {
             let Some(raw) = v.key() else { continue };
             let t = ms(v.last_modified());
-            entries.push((
-                Listed {
+            entries.push(VersionEntry {
+                listed: Listed {
                     key: decode(raw)?,
                     size: v.size().unwrap_or(0),
                     mtime: t.div_euclid(1000),
                     etag: v.e_tag().map(str::to_string),
+                    storage_class: v.storage_class().map(|c| c.as_str().to_string()),
                     version: Some(VersionTag {
                         time_ms: t,
                         version_id: v.version_id().unwrap_or("null").to_string(),
                         delete_marker: false,
                     }),
                 },
-                v.is_latest() == Some(true),
-                i,
-            ));
+                is_latest: v.is_latest() == Some(true),
+                position,
+            });
         }
-        for (i, d) in out.delete_markers().iter().enumerate() {
+        for (position, d) in out.delete_markers().iter().enumerate() {
             let Some(raw) = d.key() else { continue };
             let t = ms(d.last_modified());
-            entries.push((
-                Listed {
+            entries.push(VersionEntry {
+                listed: Listed {
                     key: decode(raw)?,
                     size: 0,
                     mtime: t.div_euclid(1000),
                     etag: None,
+                    storage_class: None,
                     version: Some(VersionTag {
                         time_ms: t,
                         version_id: d.version_id().unwrap_or("null").to_string(),
                         delete_marker: true,
                     }),
                 },
-                d.is_latest() == Some(true),
-                i,
-            ));
-        }
-        // Oldest first within a key; the latest last among equal times.
-        entries.sort_by(|a, b| {
-            let (va, vb) = (a.0.version.as_ref().unwrap(), b.0.version.as_ref().unwrap());
-            a.0.key
-                .cmp(&b.0.key)
-                .then(va.time_ms.cmp(&vb.time_ms))
-                .then(a.1.cmp(&b.1))
-                .then(b.2.cmp(&a.2))
-        });
-        let mut objects = std::mem::take(&mut self.carry);
-        let carried = !objects.is_empty();
-        objects.extend(entries.into_iter().map(|(l, _, _)| l));
-        if carried {
-            // The carried key's older versions arrived on this page (stable: ties keep order).
-            objects.sort_by(|a, b| {
-                let (va, vb) = (a.version.as_ref().unwrap(), b.version.as_ref().unwrap());
-                a.key.cmp(&b.key).then(va.time_ms.cmp(&vb.time_ms))
+                is_latest: d.is_latest() == Some(true),
+                position,
             });
         }
-        let past_end = cut_at_end(&mut objects, self.end_at.as_deref());
-        let truncated = out.is_truncated() == Some(true) && !past_end;
-        if truncated {
-            let key = out.next_key_marker().map(str::to_string);
-            let version = out.next_version_id_marker().map(str::to_string);
-            let (Some(key), Some(version)) = (key, version) else {
+        let merged = merge_version_page(
+            std::mem::take(&mut self.carry),
+            entries,
+            self.end_at.as_deref(),
+            out.is_truncated() == Some(true),
+        );
+        let next = if merged.more {
+            let (Some(key), Some(version_id)) =
+                (out.next_key_marker(), out.next_version_id_marker())
+            else {
                 return Err(Failure::Other(
                     "the server cut a version listing page without markers".into(),
                 ));
             };
-            let key = decode(&key)?;
-            if self.version_marker.as_ref() == Some(&(key.clone(), version.clone())) {
+            let next = Cursor::Versions {
+                key: decode(key)?,
+                version_id: version_id.to_string(),
+            };
+            if self.cursor.as_ref() == Some(&next) {
                 return Err(Failure::Other(
                     "the server repeated a version marker (listing would loop)".into(),
                 ));
             }
-            // The last key may have older versions on the next page: hold them back.
-            if let Some(last) = objects.last().map(|o| o.key.clone()) {
-                let split = objects.iter().position(|o| o.key == last).unwrap_or(0);
-                self.carry = objects.split_off(split);
-            }
-            self.version_marker = Some((key, version));
+            Some(next)
         } else {
-            self.done = true;
+            None
+        };
+        self.carry = merged.carry;
+        self.done = next.is_none();
+        self.cursor = next.clone();
+        Ok(Page {
+            objects: merged.objects,
+            next,
+        })
+    }
+}
+
+/// One entry of a ListObjectVersions page, a version or a delete marker.
+#[derive(Clone, Debug)]
+struct VersionEntry {
+    listed: Listed,
+    /// S3's IsLatest.
+    is_latest: bool,
+    /// Its place in S3's order (newest first within a key) among the page's versions, or
+    /// among its delete markers.
+    position: usize,
+}
+
+/// What a version page hands out, and what it holds back for the next page.
+#[derive(Debug, PartialEq, Eq)]
+struct Merged {
+    /// In key order, the versions of a key oldest first.
+    objects: Vec<Listed>,
+    /// The versions of the page's last key, when more pages follow: its older versions may be
+    /// on the next page, and the versions of a key must come out oldest first.
+    carry: Vec<Listed>,
+    /// Whether the listing goes on (the page was cut and the key range does not end here).
+    more: bool,
+}
+
+/// Merges one ListObjectVersions page (`truncated`: S3 said more pages follow) with the
+/// versions `carry` held back from the previous page; `end_at` ends the key range.
+fn merge_version_page(
+    carry: Vec<Listed>,
+    mut entries: Vec<VersionEntry>,
+    end_at: Option<&str>,
+    truncated: bool,
+) -> Merged {
+    let time = |l: &Listed| l.version.as_ref().map(|v| v.time_ms);
+    // Oldest first within a key; the latest last among equal times, then S3's order reversed.
+    entries.sort_by(|a, b| {
+        a.listed
+            .key
+            .cmp(&b.listed.key)
+            .then(time(&a.listed).cmp(&time(&b.listed)))
+            .then(a.is_latest.cmp(&b.is_latest))
+            .then(b.position.cmp(&a.position))
+    });
+    let carried = !carry.is_empty();
+    let mut objects = carry;
+    objects.extend(entries.into_iter().map(|e| e.listed));
+    if carried {
+        // The carried key's older versions arrived on this page (stable: ties keep order).
+        objects.sort_by(|a, b| a.key.cmp(&b.key).then(time(a).cmp(&time(b))));
+    }
+    let past_end = cut_at_end(&mut objects, end_at);
+    let more = truncated && !past_end;
+    let carry = match objects.last() {
+        Some(last) if more => {
+            let split = objects.iter().position(|o| o.key == last.key).unwrap_or(0);
+            objects.split_off(split)
         }
-        Ok(Some(Page {
-            objects,
-            next: truncated.then(|| "more".to_string()),
-        }))
+        _ => Vec::new(),
+    };
+    Merged {
+        objects,
+        carry,
+        more,
+    }
+}
+
+/// Turns the keys of a page into strings: URL-decoded if the server says it encoded them.
+fn key_decoder(encoding: Option<&EncodingType>) -> impl Fn(&str) -> Result<String, Failure> {
+    let encoded = encoding == Some(&EncodingType::Url);
+    move |raw: &str| {
+        if encoded {
+            percent_decode(raw).ok_or_else(|| {
+                Failure::Other(format!("the server sent a badly encoded key '{raw}'"))
+            })
+        } else {
+            Ok(raw.to_string())
+        }
     }
 }
 
@@ -383,5 +462,144 @@ mod tests {
         assert_eq!(percent_decode("a%2Bb+c%25").as_deref(), Some("a+b c%"));
         assert_eq!(percent_decode("%E2%82%AC").as_deref(), Some("€"));
         assert_eq!(percent_decode("%4"), None);
+    }
+
+    /// A version (or delete marker) of `key` at `time_ms`.
+    fn version(key: &str, time_ms: i64, id: &str, delete_marker: bool) -> Listed {
+        Listed {
+            key: key.into(),
+            size: if delete_marker { 0 } else { 10 },
+            mtime: time_ms.div_euclid(1000),
+            etag: None,
+            storage_class: None,
+            version: Some(VersionTag {
+                time_ms,
+                version_id: id.into(),
+                delete_marker,
+            }),
+        }
+    }
+
+    /// A page as S3 sends it: versions newest first within a key, delete markers apart.
+    fn page(versions: &[Listed], markers: &[Listed]) -> Vec<VersionEntry> {
+        let entries = |list: &[Listed]| -> Vec<VersionEntry> {
+            list.iter()
+                .enumerate()
+                .map(|(position, l)| VersionEntry {
+                    listed: l.clone(),
+                    // The first entry of a key in S3's order is its latest.
+                    is_latest: list[..position].iter().all(|o| o.key != l.key),
+                    position,
+                })
+                .collect()
+        };
+        let mut all = entries(versions);
+        all.extend(entries(markers));
+        all
+    }
+
+    fn ids(objects: &[Listed]) -> Vec<&str> {
+        objects
+            .iter()
+            .map(|o| o.version.as_ref().unwrap().version_id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_key_split_across_pages_comes_out_whole_and_oldest_first() {
+        let first = page(
+            &[
+                version("a", 1_000, "a1", false),
+                version("b", 3_000, "b3", false),
+                version("b", 2_000, "b2", false),
+            ],
+            &[],
+        );
+        let m = merge_version_page(Vec::new(), first, None, true);
+        assert!(m.more);
+        assert_eq!(ids(&m.objects), ["a1"]);
+        assert_eq!(ids(&m.carry), ["b2", "b3"], "b may go on on the next page");
+
+        let second = page(
+            &[
+                version("b", 1_000, "b1", false),
+                version("c", 500, "c1", false),
+            ],
+            &[],
+        );
+        let m = merge_version_page(m.carry, second, None, false);
+        assert!(!m.more);
+        assert_eq!(ids(&m.objects), ["b1", "b2", "b3", "c1"]);
+        assert!(m.carry.is_empty(), "the last page holds nothing back");
+    }
+
+    #[test]
+    fn delete_markers_take_their_place_in_time() {
+        // b: written, deleted, written again, deleted (latest); the markers come apart.
+        let entries = page(
+            &[
+                version("b", 3_000, "v3", false),
+                version("b", 1_000, "v1", false),
+            ],
+            &[
+                version("b", 4_000, "d4", true),
+                version("b", 2_000, "d2", true),
+            ],
+        );
+        let m = merge_version_page(Vec::new(), entries, None, false);
+        assert_eq!(ids(&m.objects), ["v1", "d2", "v3", "d4"]);
+        let markers: Vec<bool> = m
+            .objects
+            .iter()
+            .map(|o| o.version.as_ref().unwrap().delete_marker)
+            .collect();
+        assert_eq!(markers, [false, true, false, true]);
+        // Same time: the latest (here the marker) comes last.
+        let entries = vec![
+            VersionEntry {
+                listed: version("k", 5_000, "d", true),
+                is_latest: true,
+                position: 0,
+            },
+            VersionEntry {
+                listed: version("k", 5_000, "v", false),
+                is_latest: false,
+                position: 0,
+            },
+        ];
+        let m = merge_version_page(Vec::new(), entries, None, false);
+        assert_eq!(ids(&m.objects), ["v", "d"]);
+    }
+
+    #[test]
+    fn the_last_page_and_the_end_of_the_range_end_the_listing() {
+        // A page whose only key goes on: everything is held back, nothing handed out yet.
+        let m = merge_version_page(
+            Vec::new(),
+            page(
+                &[version("a", 2, "a2", false), version("a", 1, "a1", false)],
+                &[],
+            ),
+            None,
+            true,
+        );
+        assert!(m.more && m.objects.is_empty());
+        assert_eq!(ids(&m.carry), ["a1", "a2"]);
+        // An empty last page hands out what was held back.
+        let m = merge_version_page(m.carry, Vec::new(), None, false);
+        assert!(!m.more && m.carry.is_empty());
+        assert_eq!(ids(&m.objects), ["a1", "a2"]);
+        // A key past end_at ends the listing even on a cut page: nothing is held back.
+        let m = merge_version_page(
+            vec![version("a", 1, "a1", false)],
+            page(
+                &[version("a", 0, "a0", false), version("z", 1, "z1", false)],
+                &[],
+            ),
+            Some("m"),
+            true,
+        );
+        assert!(!m.more && m.carry.is_empty());
+        assert_eq!(ids(&m.objects), ["a0", "a1"]);
     }
 }
