@@ -80,7 +80,7 @@ Upstream-Name: s3-fd
 Comment: Built from the s3-fd workspace by packaging/build-debs.sh.
 
 Files: *
-Copyright: the s3-fd developers
+Copyright: 2026 the s3-fd developers
 License: AGPL-3.0-only
  This program is free software: you can redistribute it and/or modify it under the terms of
  the GNU Affero General Public License as published by the Free Software Foundation, version 3.
