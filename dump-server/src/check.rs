@@ -443,24 +443,35 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             }
         }
     }
-    let library = args.plugin_library.clone().or_else(|| {
-        DEFAULT_LIBRARIES
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    });
-    match library {
-        None => report.fail(
+    // Given: that file, as today. Not given: where the packages install it (Bareos first).
+    let (library, looked) = match &args.plugin_library {
+        Some(path) => (Some(path.clone()), None),
+        None => (
+            DEFAULT_LIBRARIES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.symlink_metadata().is_ok()),
+            Some(DEFAULT_LIBRARIES.join(", ")),
+        ),
+    };
+    match (library, looked) {
+        (None, looked) => report.fail(
             "plugin library",
             &format!(
-                "no s3-fd.so in {} (give --plugin-library PATH)",
-                DEFAULT_LIBRARIES.join(", ")
+                "no s3-fd.so in {} (install a package or give --plugin-library PATH)",
+                looked.unwrap_or_default()
             ),
         ),
-        Some(path) => match check_library(&path) {
-            Ok(d) => report.ok("plugin library", &d),
-            Err(e) => report.fail("plugin library", &e),
-        },
+        (Some(path), looked) => {
+            let found = match looked {
+                Some(list) => format!(" (no --plugin-library: looked in {list}, in that order)"),
+                None => String::new(),
+            };
+            match check_library(&path) {
+                Ok(d) => report.ok("plugin library", &format!("{d}{found}")),
+                Err(e) => report.fail("plugin library", &format!("{e}{found}")),
+            }
+        }
     }
     if report.failed {
         Err(Failure::silent())

@@ -16,6 +16,7 @@ impl BaseString {
     /// `range_allowed` is false (`plan` decides the ranges itself).
     pub fn parse(text: &str, range_allowed: bool) -> Result<BaseString, String> {
         let text = text.trim();
+        check_prefix(text)?;
         let options = Options::parse(text, &[]).map_err(|e: OptionError| e.to_string())?;
         if !range_allowed && (options.start_after.is_some() || options.end_at.is_some()) {
             return Err(
@@ -24,12 +25,10 @@ impl BaseString {
                     .into(),
             );
         }
-        let text = if text.starts_with("s3:") {
-            text.to_string()
-        } else {
-            format!("s3:{text}")
-        };
-        Ok(BaseString { text, options })
+        Ok(BaseString {
+            text: text.to_string(),
+            options,
+        })
     }
 
     /// The plugin string of the shard `(start_after, end_at]` (`None`: open end).
@@ -44,6 +43,29 @@ impl BaseString {
             s.push_str(&escape_value(b));
         }
         s
+    }
+}
+
+/// The daemons give a FileSet's `Plugin` line only to the plugin named before its first `:`
+/// (`s3` for `s3-fd.so`, exactly so spelled). A string that names no plugin, or another one,
+/// would never reach s3-fd.so: refuse it instead of checking or planning with it.
+fn check_prefix(text: &str) -> Result<(), String> {
+    if text.starts_with("s3:") {
+        return Ok(());
+    }
+    let first = text.split(':').next().unwrap_or_default();
+    if text.is_empty() || first.contains('=') || !text.contains(':') {
+        Err(
+            "the plugin string has no 's3:' prefix: the file daemon would never send it to this \
+             plugin (it gives a FileSet's Plugin line only to the plugin named before the first \
+             ':'); write it as in the FileSet: 's3:bucket=NAME:…'"
+                .to_string(),
+        )
+    } else {
+        Err(format!(
+            "the plugin string must start with 's3:', not '{first}:': the file daemon would give \
+             it to a plugin named '{first}' ({first}-fd.so), never to this one (s3-fd.so)"
+        ))
     }
 }
 
@@ -102,9 +124,32 @@ mod tests {
             .unwrap_err()
             .contains("colour"));
         assert_eq!(
-            BaseString::parse("bucket=b", false).unwrap().text,
+            BaseString::parse("  s3:bucket=b ", false).unwrap().text,
             "s3:bucket=b"
         );
+    }
+
+    #[test]
+    fn refuses_strings_the_daemon_would_not_send_to_this_plugin() {
+        for text in ["bucket=b", "bucket=x:endpoint=http://h:7480", "", "s3", "b"] {
+            let e = BaseString::parse(text, true).unwrap_err();
+            assert!(
+                e.contains("no 's3:' prefix") && e.contains("would never send"),
+                "{text}: {e}"
+            );
+        }
+        for (text, name) in [
+            ("xyz:bucket=b", "xyz"),
+            ("S3:bucket=b", "S3"),
+            ("bpipe:file=/x:reader=cat", "bpipe"),
+            (" s3 :bucket=b", "s3 "),
+        ] {
+            let e = BaseString::parse(text, true).unwrap_err();
+            assert!(
+                e.contains("must start with 's3:'") && e.contains(&format!("not '{name}:'")),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -206,7 +206,7 @@ FileDaemon {
   Pid Directory = "$RUN"
   Maximum Concurrent Jobs = 10
   # The fd loads every *-fd.so here; "Plugin = s3:..." in a FileSet goes to s3-fd.so.
-  Plugin Directory = "$PLUGINS"
+  Plugin Directory = "$FD_PLUGIN_DIR"
 }
 
 Director {

@@ -14,6 +14,9 @@
 #   DUMP_SLOTS         virtual tape slots         (default 8)
 #   DUMP_FD_DEBUG      file daemon debug level    (default 0; 200 logs every plugin call)
 #   DUMP_JOB_TIMEOUT   seconds run-job.sh waits for a job (default 300)
+#   DUMP_PLUGIN_DIR    the fd's Plugin Directory when the plugin is installed, e.g. /usr/lib/bacula
+#                      (package bacula-s3-fd-plugin): start.sh then loads the s3-fd.so there and
+#                      copies none (default: $DUMP_HOME/plugins, where start.sh copies DUMP_PLUGIN)
 
 STACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$STACK_DIR/../.." && pwd)
@@ -31,7 +34,8 @@ VAR=$DUMP_HOME/var        # working directories, catalog, spool, restores
 RUN=$VAR/run              # our pid files
 LOG=$VAR/log              # <daemon>.out (stdout/stderr) and bacula.log (all job messages)
 TAPES=$DUMP_HOME/tapes    # the virtual tape library: slotN files, barcodes, drive0 link
-PLUGINS=$DUMP_HOME/plugins  # the fd's Plugin Directory (s3-fd.so)
+PLUGINS=$DUMP_HOME/plugins  # start.sh's copy of s3-fd.so
+FD_PLUGIN_DIR=${DUMP_PLUGIN_DIR:-$PLUGINS}  # the fd's Plugin Directory
 CATALOG=$VAR/dir/bacula.db
 
 # Names of the resources (the Client is what `restore client=` wants).

@@ -9,24 +9,34 @@
 # DUMP_PLUGIN is copied as a real file (the fd skips symlinks) named s3-fd.so into the Plugin
 # Directory; if it changed while the fd runs, the fd is restarted to load the new one.
 # Default: <repo>/target/release/libs3_fd_bacula.so.
+# DUMP_PLUGIN_DIR=/usr/lib/bacula: the fd loads the installed s3-fd.so there instead (package
+# bacula-s3-fd-plugin); nothing is copied and DUMP_PLUGIN is not used.
 # DUMP_WATCH_PID=PID: also start a watchdog that runs stop.sh once process PID is gone (the
 # e2e tests pass their own pid, so no daemon outlives the test run).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PLUGIN_SRC=${DUMP_PLUGIN:-$REPO_ROOT/target/release/libs3_fd_bacula.so}
-[[ -f $PLUGIN_SRC ]] || die "plugin $PLUGIN_SRC not found (build it: cargo build --release -p s3-fd-bacula, or set DUMP_PLUGIN)"
+if [[ -n ${DUMP_PLUGIN_DIR:-} ]]; then
+	[[ -f $DUMP_PLUGIN_DIR/s3-fd.so && ! -L $DUMP_PLUGIN_DIR/s3-fd.so ]] ||
+		die "no regular file $DUMP_PLUGIN_DIR/s3-fd.so (DUMP_PLUGIN_DIR; install bacula-s3-fd-plugin)"
+else
+	PLUGIN_SRC=${DUMP_PLUGIN:-$REPO_ROOT/target/release/libs3_fd_bacula.so}
+	[[ -f $PLUGIN_SRC ]] || die "plugin $PLUGIN_SRC not found (build it: cargo build --release -p s3-fd-bacula, or set DUMP_PLUGIN)"
+fi
 
 if [[ ! -f $ETC/bacula-dir.conf || ! -s $CATALOG ]]; then
 	"$STACK_DIR/configure.sh"
 fi
+# The fd's configuration must name the Plugin Directory asked for now.
+grep -qxF "  Plugin Directory = \"$FD_PLUGIN_DIR\"" "$ETC/bacula-fd.conf" ||
+	die "$ETC/bacula-fd.conf has another Plugin Directory than $FD_PLUGIN_DIR: run configure.sh with the same DUMP_PLUGIN_DIR"
 mkdir -p "$RUN" "$LOG" "$PLUGINS"
 
 # The plugin: a real file named s3-fd.so. Nothing else goes into the Plugin Directory (the fd
 # loads every *-fd.so there).
 plugin_changed=false
-if ! cmp -s "$PLUGIN_SRC" "$PLUGINS/s3-fd.so"; then
+if [[ -z ${DUMP_PLUGIN_DIR:-} ]] && ! cmp -s "$PLUGIN_SRC" "$PLUGINS/s3-fd.so"; then
 	install -m 0755 "$PLUGIN_SRC" "$PLUGINS/s3-fd.so.new"
 	mv -f "$PLUGINS/s3-fd.so.new" "$PLUGINS/s3-fd.so"
 	plugin_changed=true

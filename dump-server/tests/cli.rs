@@ -139,4 +139,30 @@ fn a_refused_endpoint_fails_fast_naming_it() {
         assert!(!stderr.contains("notreallysecret"), "{stderr}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+
+#[test]
+fn a_plugin_string_without_the_s3_prefix_is_refused() {
+    let (code, _, err) = run(&["census", "--plugin", "bucket=x:endpoint=http://127.0.0.1:1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no 's3:' prefix") && err.contains("would never send it to this plugin"),
+        "{err}"
+    );
+    let (code, out, _) = run(&[
+        "check",
+        "--plugin",
+        "xyz:bucket=b",
+        "--plugin-library",
+        "/nonexistent/s3-fd.so",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("FAIL  plugin string") && out.contains("must start with 's3:', not 'xyz:'"),
+        "{out}"
+    );
+    // The library given is the one checked: no search of the installed places.
+    assert!(
+        out.contains("/nonexistent/s3-fd.so") && !out.contains("looked in"),
+        "{out}"
+    );
 }
