@@ -15,7 +15,7 @@ use std::thread::{self, ThreadId};
 
 use super::{msg, watchdog, Flavour};
 
-/// One entry of the accurate list (Bareos note §8.3: the default accurate options compare
+/// One entry of the accurate list (docs/abi.md, accurate mode: the default accurate options compare
 /// mtime, ctime and size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AccEntry {
@@ -341,7 +341,7 @@ impl JobState {
         }
     }
 
-    /// A job message (`Jmsg`): counters and status as the core applies them (Bareos note §3.7).
+    /// A job message (`Jmsg`): counters and status as the core applies them (docs/abi.md, job messages).
     pub(crate) fn job_message(&self, mtype: i32, text: &str, origin: Origin) {
         let text = text.trim_end_matches('\n');
         let mut i = self.inner();
@@ -370,7 +370,7 @@ impl JobState {
             }
             if self.flavour == Flavour::Bacula && i.in_job_command {
                 i.violations.push(format!(
-                    "JobMessage during newPlugin/bEventJobStart (Bacula note §9: the director takes it \
+                    "JobMessage during newPlugin/bEventJobStart (docs/abi.md, Bacula: the director takes it \
                      as the fd rejecting the Job command): {text}"
                 ));
             }
@@ -417,7 +417,7 @@ impl JobState {
         matches!(i.status, b'A' | b'f') || i.error_terminated
     }
 
-    /// Cancel: status 'A' (set after `bEventCancelCommand` was delivered, Bareos note §7.6).
+    /// Cancel: status 'A' (set after `bEventCancelCommand` was delivered; docs/abi.md, the Bareos cancel).
     pub(crate) fn set_canceled(&self) {
         self.inner().status = b'A';
     }
@@ -431,7 +431,7 @@ impl JobState {
         self.inner().disabled
     }
 
-    /// `newPlugin` returned non-OK: the plugin is disabled for this job (Bareos note §5).
+    /// `newPlugin` returned non-OK: the plugin is disabled for this job (docs/abi.md, the plugin lifecycle).
     pub(crate) fn disable(&self) {
         self.inner().disabled = true;
     }
@@ -556,7 +556,7 @@ impl JobState {
         names
     }
 
-    /// `checkChanges` as the core implements it (Bareos note §8.3; `bareosCheckChanges`,
+    /// `checkChanges` as the core implements it (docs/abi.md, accurate mode; `bareosCheckChanges`,
     /// `CheckChanges`, `AccurateCheckFile`). Returns `(bRC, accurate_found)`.
     pub(crate) fn check_changes(&self, q: &ChangeQuery<'_>) -> (i32, bool) {
         let mut i = self.inner();
@@ -716,46 +716,22 @@ mod tests {
             },
         );
         let mut seen = HashSet::new();
+        let accurate = |level: u8, since: i64, seen: &mut HashSet<Vec<u8>>, q: &ChangeQuery<'_>| {
+            decide_changes(level, since, true, Some(&list), seen, q)
+        };
         // Found and equal → Seen, marked.
-        assert_eq!(
-            decide_changes(
-                b'I',
-                0,
-                true,
-                Some(&list),
-                &mut seen,
-                &q("/b/a", 10, 10, 5, 0)
-            ),
-            (SEEN, true)
-        );
+        let found = q("/b/a", 10, 10, 5, 0);
+        assert_eq!(accurate(b'I', 0, &mut seen, &found), (SEEN, true));
         assert!(seen.contains(b"/b/a".as_slice()));
         seen.clear();
         // Found, size differs → changed, still marked in Incr.
-        assert_eq!(
-            decide_changes(
-                b'I',
-                0,
-                true,
-                Some(&list),
-                &mut seen,
-                &q("/b/a", 10, 10, 6, 0)
-            ),
-            (OK, true)
-        );
+        let grown = q("/b/a", 10, 10, 6, 0);
+        assert_eq!(accurate(b'I', 0, &mut seen, &grown), (OK, true));
         assert!(seen.contains(b"/b/a".as_slice()));
         seen.clear();
         // Not found → changed; the since time plays no role in accurate mode.
-        assert_eq!(
-            decide_changes(
-                b'I',
-                99,
-                true,
-                Some(&list),
-                &mut seen,
-                &q("/b/new", 1, 1, 1, 0)
-            ),
-            (OK, false)
-        );
+        let new = q("/b/new", 1, 1, 1, 0);
+        assert_eq!(accurate(b'I', 99, &mut seen, &new), (OK, false));
         // Full (no list) → changed.
         assert_eq!(
             decide_changes(b'F', 0, true, None, &mut seen, &q("/b/a", 10, 10, 5, 0)),
@@ -771,10 +747,7 @@ mod tests {
             size: 0,
             save_time: 0,
         };
-        assert_eq!(
-            decide_changes(b'D', 0, true, Some(&list), &mut seen, &dir),
-            (SEEN, true)
-        );
+        assert_eq!(accurate(b'D', 0, &mut seen, &dir), (SEEN, true));
         assert!(seen.contains(b"/b/d/".as_slice()));
         assert!(seen.is_empty() || seen.len() == 1);
     }
