@@ -37,8 +37,10 @@ pub(crate) struct ChangeQuery<'a> {
     pub save_time: i64,
 }
 
-/// Inputs of a job.
-pub(crate) struct JobConfig {
+/// What kind of job it is: what the sequences and `get*Value` look at (read through the
+/// [`JobState`] as `st.level` & co.).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JobKind {
     pub flavour: Flavour,
     pub job_id: u32,
     /// `'B'` backup, `'R'` restore, `'I'` Bacula console (estimate).
@@ -47,13 +49,18 @@ pub(crate) struct JobConfig {
     pub level: u8,
     pub since: i64,
     pub accurate: bool,
+    pub replace: u8,
+}
+
+/// Inputs of a job.
+pub(crate) struct JobConfig {
+    pub kind: JobKind,
     /// The previous-files list (accurate Incr/Diff only).
     pub accurate_list: Option<HashMap<Vec<u8>, AccEntry>>,
     pub job_name: String,
     pub prev_job_name: String,
     /// Restore: the Where string as the fd keeps it (`""` for `/`); `None` for backups.
     pub where_: Option<String>,
-    pub replace: u8,
     pub plugin_dir: String,
 }
 
@@ -140,16 +147,18 @@ pub(crate) struct Taken {
     pub calls: Vec<String>,
 }
 
+impl std::ops::Deref for JobState {
+    type Target = JobKind;
+
+    fn deref(&self) -> &JobKind {
+        &self.kind
+    }
+}
+
 const MAX_CALLS_TRACED: usize = 200_000;
 
 pub(crate) struct JobState {
-    pub flavour: Flavour,
-    pub job_id: u32,
-    pub job_type: u8,
-    pub level: u8,
-    pub since: i64,
-    pub accurate: bool,
-    pub replace: u8,
+    pub kind: JobKind,
     pub strings: JobStrings,
     pub plugin_dir: CString,
     inner: Mutex<Inner>,
@@ -247,13 +256,7 @@ impl JobState {
     pub(crate) fn new(cfg: JobConfig) -> &'static JobState {
         let c = |s: &str| CString::new(s.replace('\0', "")).expect("no NUL");
         let state = JobState {
-            flavour: cfg.flavour,
-            job_id: cfg.job_id,
-            job_type: cfg.job_type,
-            level: cfg.level,
-            since: cfg.since,
-            accurate: cfg.accurate,
-            replace: cfg.replace,
+            kind: cfg.kind,
             strings: JobStrings {
                 client: c("harness-fd"),
                 job_name: c(&cfg.job_name),
@@ -766,17 +769,19 @@ mod tests {
             );
         }
         let st = JobState::new(JobConfig {
-            flavour: Flavour::Bareos,
-            job_id: 7,
-            job_type: b'B',
-            level: b'I',
-            since: 100,
-            accurate: true,
+            kind: JobKind {
+                flavour: Flavour::Bareos,
+                job_id: 7,
+                job_type: b'B',
+                level: b'I',
+                since: 100,
+                accurate: true,
+                replace: b'a',
+            },
             accurate_list: Some(list),
             job_name: "j".into(),
             prev_job_name: String::new(),
             where_: None,
-            replace: b'a',
             plugin_dir: "/tmp".into(),
         });
         st.job_message(msg::M_ERROR, "e\n", Origin::Plugin);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 
 use super::super::catalog::Catalog;
-use super::super::job::{JobConfig, JobState};
+use super::super::job::{JobConfig, JobKind, JobState};
 use super::super::loader::{self, Loaded};
 use super::super::volume::{DataRef, DataWriter};
 use super::super::{
@@ -41,12 +41,15 @@ pub(crate) fn backup_with(
     let accurate_list = (spec.accurate && level != b'F')
         .then(|| catalog.map(Catalog::accurate_list).unwrap_or_default());
     let st = JobState::new(JobConfig {
-        flavour: spec.flavour,
-        job_id: spec.job_id,
-        job_type: b'B',
-        level,
-        since: if level == b'F' { 0 } else { spec.since },
-        accurate: spec.accurate,
+        kind: JobKind {
+            flavour: spec.flavour,
+            job_id: spec.job_id,
+            job_type: b'B',
+            level,
+            since: if level == b'F' { 0 } else { spec.since },
+            accurate: spec.accurate,
+            replace: b'a',
+        },
         accurate_list,
         job_name: job_name("BackupS3", spec.job_id),
         prev_job_name: if level == b'F' {
@@ -55,7 +58,6 @@ pub(crate) fn backup_with(
             job_name("BackupS3", spec.job_id.saturating_sub(1))
         },
         where_: None,
-        replace: b'a',
         plugin_dir: loaded.dir(),
     });
     if spec.discard_data {

@@ -2,7 +2,7 @@
 
 use std::ffi::c_void;
 
-use super::super::job::{JobConfig, JobState};
+use super::super::job::{JobConfig, JobKind, JobState};
 use super::super::loader::{self, Loaded};
 use super::super::{ft, msg, rc, EstimateReport, Flavour, JobSpec};
 use super::steps::{
@@ -19,21 +19,23 @@ pub fn estimate(spec: &JobSpec) -> EstimateReport {
 pub(crate) fn estimate_with(loaded: &'static Loaded, spec: &JobSpec) -> EstimateReport {
     let level = level_byte(spec.level);
     let st = JobState::new(JobConfig {
-        flavour: spec.flavour,
-        job_id: 0,
-        // Bacula: console connections are type 'I' (docs/abi.md, the Bacula estimate).
-        job_type: match spec.flavour {
-            Flavour::Bareos => b'B',
-            Flavour::Bacula => b'I',
+        kind: JobKind {
+            flavour: spec.flavour,
+            job_id: 0,
+            // Bacula: console connections are type 'I' (docs/abi.md, the Bacula estimate).
+            job_type: match spec.flavour {
+                Flavour::Bareos => b'B',
+                Flavour::Bacula => b'I',
+            },
+            level,
+            since: if level == b'F' { 0 } else { spec.since },
+            accurate: spec.accurate,
+            replace: b'a',
         },
-        level,
-        since: if level == b'F' { 0 } else { spec.since },
-        accurate: spec.accurate,
         accurate_list: None,
         job_name: job_name("BackupS3", 0),
         prev_job_name: String::new(),
         where_: None,
-        replace: b'a',
         plugin_dir: loaded.dir(),
     });
     let mut p = loaded.new_job(st);

@@ -3,7 +3,7 @@
 use std::ffi::{c_void, CString};
 use std::io::Read;
 
-use super::super::job::{JobConfig, JobState};
+use super::super::job::{JobConfig, JobKind, JobState};
 use super::super::loader::{self, Loaded};
 use super::super::{msg, rc, Flavour, JobReport, RestoreSpec, SavedFile};
 use super::steps::{
@@ -53,17 +53,19 @@ pub(crate) fn restore_with(
         spec.where_.clone()
     };
     let st = JobState::new(JobConfig {
-        flavour: spec.flavour,
-        job_id: spec.job_id,
-        job_type: b'R',
-        level: b' ',
-        since: 0,
-        accurate: false,
+        kind: JobKind {
+            flavour: spec.flavour,
+            job_id: spec.job_id,
+            job_type: b'R',
+            level: b' ',
+            since: 0,
+            accurate: false,
+            replace: spec.replace as u8,
+        },
         accurate_list: None,
         job_name: job_name("RestoreFiles", spec.job_id),
         prev_job_name: String::new(),
         where_: Some(fd_where.clone()),
-        replace: spec.replace as u8,
         plugin_dir: loaded.dir(),
     });
     let mut p = loaded.new_job(st);
