@@ -27,6 +27,7 @@ mod driver;
 mod host;
 mod job;
 pub mod loader;
+mod outcome;
 #[cfg(test)]
 mod selftest;
 mod sha256;
@@ -45,6 +46,7 @@ pub use loader::{
     cargo_build, dump_server_bin, fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table,
     PluginFacts, WrongTableOutcome,
 };
+pub use outcome::{assert_ok, Outcome};
 pub use volume::DataRef;
 
 /// Which daemon the harness plays.
