@@ -3,11 +3,12 @@
 //! Each daemon's plugin ABI is one implementation of [`Abi`]: `bareos_host` (Bareos plugin
 //! interface 10) and `bacula_host` (Bacula 9.6, interface 14). What the two ABIs have in common
 //! is written here: the callbacks of the core table that behave alike (messages, memory,
-//! `AddExclude` & co., `checkChanges`, `AcceptFile`), and [`HostJob`], which makes the driver's
+//! `get*Value`, `AddExclude` & co., `checkChanges`, `AcceptFile`), and [`HostJob`], which makes the driver's
 //! calls into the plugin with the ABI's packets. The packets' fields of the same name are read
 //! and written by [`abi_packets!`], expanded once in each ABI's implementation. What differs (the
-//! context and tables, event numbering, `get*Value`/`set*Value`, the flags of the save packet,
-//! the xattr and ACL route) stays with each ABI. Numbers and behaviour: docs/abi.md.
+//! context and tables, event and variable numbering, event registration, `set*Value`, the flags
+//! of the save packet, the xattr and ACL route) stays with each ABI. Numbers and behaviour:
+//! docs/abi.md.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 

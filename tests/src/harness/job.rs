@@ -211,7 +211,7 @@ pub(crate) fn end_load_capture() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Registers `ctx` (a context allocated by a flavour host) as belonging to `job`.
+/// Registers `ctx` (a context allocated by the host) as belonging to `job`.
 pub(crate) fn register_context(ctx: usize, job: &'static JobState) {
     lock(&CONTEXTS).insert(ctx, job);
 }

@@ -1,5 +1,5 @@
-//! The job sequences of the emulated daemon, written once against [`PluginJob`], which each
-//! flavour host implements with its own packets and numbering:
+//! The job sequences of the emulated daemon, written once against [`PluginJob`], which the host
+//! (`host::HostJob`, over each ABI's `Abi`) implements with the ABI's packets and numbering:
 //!
 //! * `steps`: the pieces every job shares (event delivery, command routing, job start and end,
 //!   the final status);
@@ -132,7 +132,7 @@ pub(crate) struct RestoreAttrs {
     pub replace: u8,
 }
 
-/// What the driver needs from a flavour host: the calls into the plugin, made on the job's
+/// What the driver needs from the host: the calls into the plugin, made on the job's
 /// context with that flavour's packets.
 pub(crate) trait PluginJob {
     fn state(&self) -> &'static JobState;
