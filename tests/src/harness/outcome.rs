@@ -45,28 +45,15 @@ impl Outcome for JobResult {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Discarded, Flavour};
+    use super::super::driver::backup_with;
+    use super::super::loader::fake;
+    use super::super::{Flavour, JobSpec};
     use super::*;
 
-    fn report(status: char, violations: &[&str]) -> JobReport {
-        JobReport {
-            flavour: Flavour::Bareos,
-            job_id: 1,
-            status,
-            job_errors: 0,
-            job_warnings: 0,
-            messages: Vec::new(),
-            debug: Vec::new(),
-            files: Vec::new(),
-            unchanged: Vec::new(),
-            deleted: Vec::new(),
-            restore_objects: Vec::new(),
-            restored: 0,
-            skipped: 0,
-            protocol_violations: violations.iter().map(|v| v.to_string()).collect(),
-            calls: Vec::new(),
-            discarded: Discarded::default(),
-        }
+    /// A clean backup of one file by the fake plugin.
+    fn clean_report() -> JobReport {
+        let spec = JobSpec::new(Flavour::Bareos, 1, 'F', 0, "fake:n=1");
+        backup_with(fake::load(Flavour::Bareos), &spec, None)
     }
 
     fn result(status: char, errors: u64, exit_code: i32) -> JobResult {
@@ -85,21 +72,26 @@ mod tests {
 
     #[test]
     fn only_a_clean_job_is_ok() {
-        assert_eq!(report('T', &[]).not_clean(), None);
-        assert!(report('W', &[])
-            .not_clean()
-            .unwrap()
-            .contains("job status W"));
-        assert!(report('T', &["x"])
+        let clean = clean_report();
+        assert_eq!(clean.not_clean(), None);
+        assert_ok(&clean);
+        let warned = JobReport {
+            status: 'W',
+            ..clean.clone()
+        };
+        assert!(warned.not_clean().unwrap().contains("job status W"));
+        let violated = JobReport {
+            protocol_violations: vec!["x".into()],
+            ..clean.clone()
+        };
+        assert!(violated
             .not_clean()
             .unwrap()
             .contains("protocol violations"));
+        assert!(std::panic::catch_unwind(|| assert_ok(&violated)).is_err());
         assert_eq!(result('T', 0, 0).not_clean(), None);
         assert!(result('T', 1, 0).not_clean().is_some());
         assert!(result('T', 0, 1).not_clean().is_some());
         assert!(result('E', 0, 0).not_clean().is_some());
-        assert_ok(&report('T', &[]));
-        let failed = std::panic::catch_unwind(|| assert_ok(&report('f', &[])));
-        assert!(failed.is_err());
     }
 }
