@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use integration_tests::bacula_stack::{stack, JobResult, StackGuard};
+use integration_tests::harness::assert_ok;
 use integration_tests::scenario::{
     data, expected_name, now, restored_path, sleep_past, BucketFixture, ODD_KEYS,
 };
@@ -31,13 +32,6 @@ fn skip() -> bool {
         return true;
     }
     false
-}
-
-fn assert_ok(r: &JobResult) {
-    assert!(
-        r.status == 'T' && r.errors == 0 && r.exit_code == 0,
-        "expected a clean job (T, 0 errors):\n{r}"
-    );
 }
 
 /// A failed job: JobStatus f (fatal) or E (error); T with errors is not good enough here.

@@ -1,5 +1,5 @@
 //! First checks of the built plugins through the host harness: `loadPlugin` returns tables the
-//! daemons accept (Bareos note §1.1–§1.3, Bacula note §1–§2), and a wrong core table is refused
+//! daemons accept (docs/abi.md, loading a plugin), and a wrong core table is refused
 //! without calling back into it. No S3 server needed.
 
 use integration_tests::harness::{

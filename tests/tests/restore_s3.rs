@@ -10,23 +10,10 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Tag, Tagging};
 use aws_sdk_s3::Client;
 use integration_tests::harness::{
-    self, ft, msg, DataRef, Flavour, JobReport, JobSpec, RestoreSpec,
+    self, assert_ok, ft, msg, DataRef, Flavour, JobSpec, RestoreSpec,
 };
 use integration_tests::scenario::{data, job_id, BucketFixture};
 use integration_tests::servers::{self, block_on, S3Server};
-
-fn assert_ok(report: &JobReport) {
-    assert!(
-        report.protocol_violations.is_empty(),
-        "protocol violations: {:?}",
-        report.protocol_violations
-    );
-    assert_eq!(
-        report.status, 'T',
-        "job status {} (errors {}), messages: {:#?}",
-        report.status, report.job_errors, report.messages
-    );
-}
 
 /// What an object is, besides its key: everything a restore must bring back.
 #[derive(Debug, PartialEq, Eq, Clone, Default)]

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use integration_tests::bacula_stack::{stack, JobResult, StackGuard};
+use integration_tests::bacula_stack::{stack, StackGuard};
+use integration_tests::harness::assert_ok;
 use integration_tests::scenario::{data, BucketFixture};
 use integration_tests::servers;
 
@@ -64,13 +65,6 @@ fn install(s: &StackGuard, conf: &Path, whole_job: &str, whole_plugin: &str) {
     let dest = s.home.join("etc/jobs/dump-server-shards.conf");
     std::fs::copy(conf, &dest).unwrap();
     s.define_job(whole_job, whole_plugin, false);
-}
-
-fn assert_ok(r: &JobResult) {
-    assert!(
-        r.status == 'T' && r.errors == 0 && r.exit_code == 0,
-        "expected a clean job:\n{r}"
-    );
 }
 
 /// Catalog names of the objects `jobid` saved (deleted markers excluded).

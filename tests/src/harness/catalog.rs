@@ -61,7 +61,7 @@ impl Catalog {
     }
 
     /// Restore objects of the latest job that emitted any (sent before the next backup command,
-    /// Bareos note §7.2).
+    /// docs/abi.md, the Incremental sequence).
     pub fn restore_objects(&self) -> &[RestoreObjectRecord] {
         &self.objects
     }

@@ -48,8 +48,7 @@ enum { FT_REG = 3, FT_NOCHG = 10 };
 enum { CF_SKIP = 1, CF_EXTRACT = 3 };
 enum { M_FATAL = 3, M_INFO = 6 };
 
-#if defined(FAKE_BAREOS)
-#define VERSION 10
+/* Event numbers the plugin uses (the same in both ABIs). */
 #define EV_BACKUP 9
 #define EV_RESTORE 10
 #define EV_ESTIMATE 11
@@ -58,6 +57,27 @@ enum { M_FATAL = 3, M_INFO = 6 };
 #define EV_CANCEL 14
 #define EV_JOBSTART 1
 #define EV_STARTBACKUP 3
+
+/* The packet fields and core callbacks both ABIs declare alike, in their order. */
+#define RESTORE_PKT_FIELDS \
+  int32_t pkt_size; int32_t stream; int32_t data_stream; int32_t type; \
+  int32_t file_index; int32_t LinkFI; uid_t uid; struct stat statp; \
+  const char *attrEx; const char *ofname; const char *olname; const char *where; \
+  const char *RegexWhere; int replace; int create_status; uint32_t delta_seq;
+#define IO_PKT_FIELDS \
+  int32_t pkt_size; int32_t func; int32_t count; int32_t flags; mode_t mode; \
+  char *buf; const char *fname; int32_t status; int32_t io_errno; int32_t lerror; \
+  int32_t whence; int64_t offset; bool win32;
+#define CORE_MESSAGES_TO_CHECK_CHANGES \
+  bRC (*JobMessage)(Ctx *ctx, const char *file, int line, int type, int64_t mtime, \
+                    const char *fmt, ...); \
+  bRC (*DebugMessage)(Ctx *ctx, const char *file, int line, int level, \
+                      const char *fmt, ...); \
+  void *rest[10]; \
+  bRC (*checkChanges)(Ctx *ctx, struct save_pkt *sp);
+
+#if defined(FAKE_BAREOS)
+#define VERSION 10
 typedef struct {
   uint32_t instance; void *plugin; void *core; void *priv;
 } Ctx;
@@ -70,18 +90,8 @@ struct save_pkt {
 };
 #define SPARSE_SET(sp) ((sp)->flags[0] & 0x20)
 #define SPARSE_CLEAR(sp) ((sp)->flags[0] &= (char)~0x20)
-struct restore_pkt {
-  int32_t pkt_size; int32_t stream; int32_t data_stream; int32_t type;
-  int32_t file_index; int32_t LinkFI; uid_t uid; struct stat statp;
-  const char *attrEx; const char *ofname; const char *olname; const char *where;
-  const char *RegexWhere; int replace; int create_status; uint32_t delta_seq;
-  int filedes; int32_t pkt_end;
-};
-struct io_pkt {
-  int32_t pkt_size; int32_t func; int32_t count; int32_t flags; mode_t mode;
-  char *buf; const char *fname; int32_t status; int32_t io_errno; int32_t lerror;
-  int32_t whence; int64_t offset; bool win32; int filedes; int32_t pkt_end;
-};
+struct restore_pkt { RESTORE_PKT_FIELDS int filedes; int32_t pkt_end; };
+struct io_pkt { IO_PKT_FIELDS int filedes; int32_t pkt_end; };
 typedef struct {
   uint32_t size; uint32_t version;
   bRC (*registerEvents)(Ctx *ctx, int nr, ...);
@@ -89,12 +99,7 @@ typedef struct {
   bRC (*getInstanceCount)(Ctx *ctx, int *ret);
   bRC (*getValue)(Ctx *ctx, int var, void *value);
   bRC (*setValue)(Ctx *ctx, int var, const void *value);
-  bRC (*JobMessage)(Ctx *ctx, const char *file, int line, int type, int64_t mtime,
-                    const char *fmt, ...);
-  bRC (*DebugMessage)(Ctx *ctx, const char *file, int line, int level,
-                      const char *fmt, ...);
-  void *rest[10];
-  bRC (*checkChanges)(Ctx *ctx, struct save_pkt *sp);
+  CORE_MESSAGES_TO_CHECK_CHANGES
   void *rest2[3];
 } Core;
 _Static_assert(sizeof(Core) == 176, "CoreFunctions");
@@ -111,14 +116,6 @@ typedef struct {
 #define CORE_OK(core) ((core)->size == 176 && (core)->version == 10)
 #else /* FAKE_BACULA */
 #define VERSION 14
-#define EV_BACKUP 9
-#define EV_RESTORE 10
-#define EV_ESTIMATE 11
-#define EV_LEVEL 12
-#define EV_SINCE 13
-#define EV_CANCEL 14
-#define EV_JOBSTART 1
-#define EV_STARTBACKUP 3
 typedef struct { void *core; void *priv; } Ctx;
 #define PRIV(ctx) ((ctx)->priv)
 struct save_pkt {
@@ -129,29 +126,14 @@ struct save_pkt {
 };
 #define SPARSE_SET(sp) ((sp)->flags & (1u << 5))
 #define SPARSE_CLEAR(sp) ((sp)->flags &= ~(uint64_t)(1u << 5))
-struct restore_pkt {
-  int32_t pkt_size; int32_t stream; int32_t data_stream; int32_t type;
-  int32_t file_index; int32_t LinkFI; uid_t uid; struct stat statp;
-  const char *attrEx; const char *ofname; const char *olname; const char *where;
-  const char *RegexWhere; int replace; int create_status; uint32_t delta_seq;
-  int32_t pkt_end;
-};
-struct io_pkt {
-  int32_t pkt_size; int32_t func; int32_t count; int32_t flags; mode_t mode;
-  char *buf; const char *fname; int32_t status; int32_t io_errno; int32_t lerror;
-  int32_t whence; int64_t offset; bool win32; int32_t pkt_end;
-};
+struct restore_pkt { RESTORE_PKT_FIELDS int32_t pkt_end; };
+struct io_pkt { IO_PKT_FIELDS int32_t pkt_end; };
 typedef struct {
   uint32_t size; uint32_t version;
   bRC (*registerEvents)(Ctx *ctx, ...);
   bRC (*getValue)(Ctx *ctx, int var, void *value);
   bRC (*setValue)(Ctx *ctx, int var, void *value);
-  bRC (*JobMessage)(Ctx *ctx, const char *file, int line, int type, int64_t mtime,
-                    const char *fmt, ...);
-  bRC (*DebugMessage)(Ctx *ctx, const char *file, int line, int level,
-                      const char *fmt, ...);
-  void *rest[10];
-  bRC (*checkChanges)(Ctx *ctx, struct save_pkt *sp);
+  CORE_MESSAGES_TO_CHECK_CHANGES
   void *rest2[1];
 } Core;
 _Static_assert(sizeof(Core) == 144, "bFuncs");

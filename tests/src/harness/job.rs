@@ -15,7 +15,7 @@ use std::thread::{self, ThreadId};
 
 use super::{msg, watchdog, Flavour};
 
-/// One entry of the accurate list (Bareos note §8.3: the default accurate options compare
+/// One entry of the accurate list (docs/abi.md, accurate mode: the default accurate options compare
 /// mtime, ctime and size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AccEntry {
@@ -37,8 +37,10 @@ pub(crate) struct ChangeQuery<'a> {
     pub save_time: i64,
 }
 
-/// Inputs of a job.
-pub(crate) struct JobConfig {
+/// What kind of job it is: what the sequences and `get*Value` look at (read through the
+/// [`JobState`] as `st.level` & co.).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JobKind {
     pub flavour: Flavour,
     pub job_id: u32,
     /// `'B'` backup, `'R'` restore, `'I'` Bacula console (estimate).
@@ -47,13 +49,18 @@ pub(crate) struct JobConfig {
     pub level: u8,
     pub since: i64,
     pub accurate: bool,
+    pub replace: u8,
+}
+
+/// Inputs of a job.
+pub(crate) struct JobConfig {
+    pub kind: JobKind,
     /// The previous-files list (accurate Incr/Diff only).
     pub accurate_list: Option<HashMap<Vec<u8>, AccEntry>>,
     pub job_name: String,
     pub prev_job_name: String,
     /// Restore: the Where string as the fd keeps it (`""` for `/`); `None` for backups.
     pub where_: Option<String>,
-    pub replace: u8,
     pub plugin_dir: String,
 }
 
@@ -140,16 +147,18 @@ pub(crate) struct Taken {
     pub calls: Vec<String>,
 }
 
+impl std::ops::Deref for JobState {
+    type Target = JobKind;
+
+    fn deref(&self) -> &JobKind {
+        &self.kind
+    }
+}
+
 const MAX_CALLS_TRACED: usize = 200_000;
 
 pub(crate) struct JobState {
-    pub flavour: Flavour,
-    pub job_id: u32,
-    pub job_type: u8,
-    pub level: u8,
-    pub since: i64,
-    pub accurate: bool,
-    pub replace: u8,
+    pub kind: JobKind,
     pub strings: JobStrings,
     pub plugin_dir: CString,
     inner: Mutex<Inner>,
@@ -202,7 +211,7 @@ pub(crate) fn end_load_capture() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Registers `ctx` (a context allocated by a flavour host) as belonging to `job`.
+/// Registers `ctx` (a context allocated by the host) as belonging to `job`.
 pub(crate) fn register_context(ctx: usize, job: &'static JobState) {
     lock(&CONTEXTS).insert(ctx, job);
 }
@@ -247,13 +256,7 @@ impl JobState {
     pub(crate) fn new(cfg: JobConfig) -> &'static JobState {
         let c = |s: &str| CString::new(s.replace('\0', "")).expect("no NUL");
         let state = JobState {
-            flavour: cfg.flavour,
-            job_id: cfg.job_id,
-            job_type: cfg.job_type,
-            level: cfg.level,
-            since: cfg.since,
-            accurate: cfg.accurate,
-            replace: cfg.replace,
+            kind: cfg.kind,
             strings: JobStrings {
                 client: c("harness-fd"),
                 job_name: c(&cfg.job_name),
@@ -341,7 +344,7 @@ impl JobState {
         }
     }
 
-    /// A job message (`Jmsg`): counters and status as the core applies them (Bareos note §3.7).
+    /// A job message (`Jmsg`): counters and status as the core applies them (docs/abi.md, job messages).
     pub(crate) fn job_message(&self, mtype: i32, text: &str, origin: Origin) {
         let text = text.trim_end_matches('\n');
         let mut i = self.inner();
@@ -370,7 +373,7 @@ impl JobState {
             }
             if self.flavour == Flavour::Bacula && i.in_job_command {
                 i.violations.push(format!(
-                    "JobMessage during newPlugin/bEventJobStart (Bacula note §9: the director takes it \
+                    "JobMessage during newPlugin/bEventJobStart (docs/abi.md, Bacula: the director takes it \
                      as the fd rejecting the Job command): {text}"
                 ));
             }
@@ -417,7 +420,7 @@ impl JobState {
         matches!(i.status, b'A' | b'f') || i.error_terminated
     }
 
-    /// Cancel: status 'A' (set after `bEventCancelCommand` was delivered, Bareos note §7.6).
+    /// Cancel: status 'A' (set after `bEventCancelCommand` was delivered; docs/abi.md, the Bareos cancel).
     pub(crate) fn set_canceled(&self) {
         self.inner().status = b'A';
     }
@@ -431,7 +434,7 @@ impl JobState {
         self.inner().disabled
     }
 
-    /// `newPlugin` returned non-OK: the plugin is disabled for this job (Bareos note §5).
+    /// `newPlugin` returned non-OK: the plugin is disabled for this job (docs/abi.md, the plugin lifecycle).
     pub(crate) fn disable(&self) {
         self.inner().disabled = true;
     }
@@ -556,7 +559,7 @@ impl JobState {
         names
     }
 
-    /// `checkChanges` as the core implements it (Bareos note §8.3; `bareosCheckChanges`,
+    /// `checkChanges` as the core implements it (docs/abi.md, accurate mode; `bareosCheckChanges`,
     /// `CheckChanges`, `AccurateCheckFile`). Returns `(bRC, accurate_found)`.
     pub(crate) fn check_changes(&self, q: &ChangeQuery<'_>) -> (i32, bool) {
         let mut i = self.inner();
@@ -716,46 +719,22 @@ mod tests {
             },
         );
         let mut seen = HashSet::new();
+        let accurate = |level: u8, since: i64, seen: &mut HashSet<Vec<u8>>, q: &ChangeQuery<'_>| {
+            decide_changes(level, since, true, Some(&list), seen, q)
+        };
         // Found and equal → Seen, marked.
-        assert_eq!(
-            decide_changes(
-                b'I',
-                0,
-                true,
-                Some(&list),
-                &mut seen,
-                &q("/b/a", 10, 10, 5, 0)
-            ),
-            (SEEN, true)
-        );
+        let found = q("/b/a", 10, 10, 5, 0);
+        assert_eq!(accurate(b'I', 0, &mut seen, &found), (SEEN, true));
         assert!(seen.contains(b"/b/a".as_slice()));
         seen.clear();
         // Found, size differs → changed, still marked in Incr.
-        assert_eq!(
-            decide_changes(
-                b'I',
-                0,
-                true,
-                Some(&list),
-                &mut seen,
-                &q("/b/a", 10, 10, 6, 0)
-            ),
-            (OK, true)
-        );
+        let grown = q("/b/a", 10, 10, 6, 0);
+        assert_eq!(accurate(b'I', 0, &mut seen, &grown), (OK, true));
         assert!(seen.contains(b"/b/a".as_slice()));
         seen.clear();
         // Not found → changed; the since time plays no role in accurate mode.
-        assert_eq!(
-            decide_changes(
-                b'I',
-                99,
-                true,
-                Some(&list),
-                &mut seen,
-                &q("/b/new", 1, 1, 1, 0)
-            ),
-            (OK, false)
-        );
+        let new = q("/b/new", 1, 1, 1, 0);
+        assert_eq!(accurate(b'I', 99, &mut seen, &new), (OK, false));
         // Full (no list) → changed.
         assert_eq!(
             decide_changes(b'F', 0, true, None, &mut seen, &q("/b/a", 10, 10, 5, 0)),
@@ -771,10 +750,7 @@ mod tests {
             size: 0,
             save_time: 0,
         };
-        assert_eq!(
-            decide_changes(b'D', 0, true, Some(&list), &mut seen, &dir),
-            (SEEN, true)
-        );
+        assert_eq!(accurate(b'D', 0, &mut seen, &dir), (SEEN, true));
         assert!(seen.contains(b"/b/d/".as_slice()));
         assert!(seen.is_empty() || seen.len() == 1);
     }
@@ -793,17 +769,19 @@ mod tests {
             );
         }
         let st = JobState::new(JobConfig {
-            flavour: Flavour::Bareos,
-            job_id: 7,
-            job_type: b'B',
-            level: b'I',
-            since: 100,
-            accurate: true,
+            kind: JobKind {
+                flavour: Flavour::Bareos,
+                job_id: 7,
+                job_type: b'B',
+                level: b'I',
+                since: 100,
+                accurate: true,
+                replace: b'a',
+            },
             accurate_list: Some(list),
             job_name: "j".into(),
             prev_job_name: String::new(),
             where_: None,
-            replace: b'a',
             plugin_dir: "/tmp".into(),
         });
         st.job_message(msg::M_ERROR, "e\n", Origin::Plugin);

@@ -5,13 +5,14 @@
 //!   path of the flavour's `.so`.
 //! * Loading follows the daemons: `dlopen` with `RTLD_LAZY|RTLD_GLOBAL` (Bareos) or `RTLD_NOW`
 //!   (Bacula), both symbols must exist, `loadPlugin` gets the static core tables, then the
-//!   compatibility checks of Bareos note §1.2 / Bacula note §2 in the daemons' order.
+//!   compatibility checks of each daemon in its order (docs/abi.md, loading a plugin).
 //! * [`probe_wrong_core_table`] loads a second copy of the `.so` (loadPlugin state is per loaded
 //!   image) with the tables a wrong host would pass (`bpluginfo`, the other daemon) made of trap
 //!   functions, to check the plugin neither calls back nor misbehaves.
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,9 +21,10 @@ use std::sync::{LazyLock, Mutex, OnceLock};
 use fd_ffi::sys::{bacula, bareos};
 use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_LAZY, RTLD_NOW};
 
-use super::bacula_host::{self, BaculaJob};
-use super::bareos_host::{self, BareosJob};
+use super::bacula_host::Bacula;
+use super::bareos_host::Bareos;
 use super::driver::PluginJob;
+use super::host::{Abi, HostJob};
 use super::job::{self, JobState};
 use super::Flavour;
 
@@ -146,8 +148,8 @@ pub struct PluginFacts {
 }
 
 enum Tables {
-    Bareos(bareos_host::Funcs),
-    Bacula(bacula_host::Funcs),
+    Bareos(&'static bareos::PluginFunctions),
+    Bacula(&'static bacula::pFuncs),
 }
 
 /// A loaded, accepted plugin image.
@@ -172,8 +174,8 @@ impl Loaded {
     /// A new job context for this plugin.
     pub(crate) fn new_job(&'static self, st: &'static JobState) -> Box<dyn PluginJob> {
         match self.tables {
-            Some(Tables::Bareos(f)) => Box::new(BareosJob::new(f, st)),
-            Some(Tables::Bacula(f)) => Box::new(BaculaJob::new(f, st)),
+            Some(Tables::Bareos(f)) => Box::new(HostJob::<Bareos>::new(f, st)),
+            Some(Tables::Bacula(f)) => Box::new(HostJob::<Bacula>::new(f, st)),
             None => panic!(
                 "harness: the daemon rejects {}: {:?}",
                 self.facts.path.display(),
@@ -190,18 +192,6 @@ unsafe fn opt_str(p: *const c_char) -> Option<String> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
-type BareosLoad = unsafe extern "C" fn(
-    *mut bareos::PluginApiDefinition,
-    *mut bareos::CoreFunctions,
-    *mut *mut bareos::PluginInformation,
-    *mut *mut bareos::PluginFunctions,
-) -> bareos::bRC;
-type BaculaLoad = unsafe extern "C" fn(
-    *mut bacula::bInfo,
-    *mut bacula::bFuncs,
-    *mut *mut bacula::pInfo,
-    *mut *mut bacula::pFuncs,
-) -> bacula::bRC;
 type Unload = unsafe extern "C" fn() -> c_int;
 
 fn open(flavour: Flavour, path: &Path) -> Result<&'static Library, String> {
@@ -242,27 +232,16 @@ pub(crate) fn load_path(
 fn load_uncached(flavour: Flavour, path: &Path, name: &str) -> Result<Loaded, String> {
     let lib = open(flavour, path)?;
     let unload: Option<Unload> = symbol(lib, b"unloadPlugin\0");
+    let not_exported = || format!("{}: loadPlugin/unloadPlugin not exported", path.display());
     let (facts, tables) = match flavour {
-        Flavour::Bareos => {
-            let load: Option<BareosLoad> = symbol(lib, b"loadPlugin\0");
-            let (Some(load), Some(_)) = (load, unload) else {
-                return Err(format!(
-                    "{}: loadPlugin/unloadPlugin not exported",
-                    path.display()
-                ));
-            };
-            load_bareos(path, load)
-        }
-        Flavour::Bacula => {
-            let load: Option<BaculaLoad> = symbol(lib, b"loadPlugin\0");
-            let (Some(load), Some(_)) = (load, unload) else {
-                return Err(format!(
-                    "{}: loadPlugin/unloadPlugin not exported",
-                    path.display()
-                ));
-            };
-            load_bacula(path, load)
-        }
+        Flavour::Bareos => match (symbol::<LoadFn<Bareos>>(lib, b"loadPlugin\0"), unload) {
+            (Some(load), Some(_)) => load_abi::<Bareos>(path, load),
+            _ => return Err(not_exported()),
+        },
+        Flavour::Bacula => match (symbol::<LoadFn<Bacula>>(lib, b"loadPlugin\0"), unload) {
+            (Some(load), Some(_)) => load_abi::<Bacula>(path, load),
+            _ => return Err(not_exported()),
+        },
     };
     if facts.rejection.is_some() {
         if let Some(unload) = unload {
@@ -302,13 +281,111 @@ fn base_facts(flavour: Flavour, path: &Path) -> PluginFacts {
     }
 }
 
-fn load_bareos(path: &Path, load: BareosLoad) -> (PluginFacts, Option<Tables>) {
-    let mut facts = base_facts(Flavour::Bareos, path);
-    let (info_tab, core_tab) = bareos_host::core_tables();
-    let mut info: *mut bareos::PluginInformation = std::ptr::null_mut();
-    let mut funcs: *mut bareos::PluginFunctions = std::ptr::null_mut();
+/// What the daemons check differently when they load a plugin of an ABI.
+trait Loadable: Abi {
+    /// The plugin's information block (`PluginInformation` / `pInfo`).
+    type Info;
+    /// The rejection when the plugin returns no information block.
+    const INFO_NULL: &'static str;
+    /// The rejection when the plugin returns no table of entry points.
+    const FUNCS_NULL: &'static str;
+    /// `size`, `version` of the information block; its strings into `facts`.
+    fn info_facts(i: &Self::Info, facts: &mut PluginFacts) -> (u32, u32);
+    /// The optional entry points after `checkFile`, and whether each is present.
+    fn optional(f: &Self::Funcs) -> Vec<(&'static str, bool)>;
+    fn license_ok(license: &str) -> bool;
+    fn tables(f: &'static Self::Funcs) -> Tables;
+}
+
+/// The strings of an information block (same field names in both ABIs) into `facts`; returns
+/// its `size` and `version`.
+macro_rules! info_facts {
+    ($i:expr, $facts:expr) => {{
+        // SAFETY: info strings are NUL-terminated or NULL.
+        unsafe {
+            $facts.magic = opt_str($i.plugin_magic);
+            $facts.license = opt_str($i.plugin_license);
+            $facts.author = opt_str($i.plugin_author);
+            $facts.date = opt_str($i.plugin_date);
+            $facts.version = opt_str($i.plugin_version);
+            $facts.description = opt_str($i.plugin_description);
+        }
+        ($i.size, $i.version)
+    }};
+}
+
+impl Loadable for Bareos {
+    type Info = bareos::PluginInformation;
+    const INFO_NULL: &'static str = "PluginInformation is NULL";
+    const FUNCS_NULL: &'static str =
+        "PluginFunctions is NULL (the daemon would crash on the first job)";
+
+    fn info_facts(i: &Self::Info, facts: &mut PluginFacts) -> (u32, u32) {
+        // SAFETY: a NUL-terminated string or NULL.
+        facts.usage = unsafe { opt_str(i.plugin_usage) };
+        info_facts!(i, facts)
+    }
+
+    fn optional(f: &Self::Funcs) -> Vec<(&'static str, bool)> {
+        vec![
+            ("getAcl", f.getAcl.is_some()),
+            ("setAcl", f.setAcl.is_some()),
+            ("getXattr", f.getXattr.is_some()),
+            ("setXattr", f.setXattr.is_some()),
+        ]
+    }
+
+    fn license_ok(l: &str) -> bool {
+        l.eq_ignore_ascii_case("Bareos AGPLv3") || l.eq_ignore_ascii_case("AGPLv3")
+    }
+
+    fn tables(f: &'static Self::Funcs) -> Tables {
+        Tables::Bareos(f)
+    }
+}
+
+impl Loadable for Bacula {
+    type Info = bacula::pInfo;
+    const INFO_NULL: &'static str = "pInfo is NULL (the daemon would crash)";
+    const FUNCS_NULL: &'static str = "pFuncs is NULL (the daemon would crash on the first job)";
+
+    fn info_facts(i: &Self::Info, facts: &mut PluginFacts) -> (u32, u32) {
+        info_facts!(i, facts)
+    }
+
+    fn optional(f: &Self::Funcs) -> Vec<(&'static str, bool)> {
+        vec![
+            ("handleXACLdata", f.handleXACLdata.is_some()),
+            ("checkStream", f.checkStream.is_some()),
+        ]
+    }
+
+    fn license_ok(l: &str) -> bool {
+        matches!(l, "Bacula AGPLv3" | "AGPLv3" | "Bacula")
+    }
+
+    fn tables(f: &'static Self::Funcs) -> Tables {
+        Tables::Bacula(f)
+    }
+}
+
+/// `loadPlugin` of ABI `A`.
+type LoadFn<A> = unsafe extern "C" fn(
+    *mut <A as Abi>::CoreInfo,
+    *mut <A as Abi>::CoreFuncs,
+    *mut *mut <A as Loadable>::Info,
+    *mut *mut <A as Abi>::Funcs,
+) -> c_int;
+
+/// Calls `loadPlugin` with the static core tables, then the daemon's checks in its order
+/// (docs/abi.md, loading a plugin).
+fn load_abi<A: Loadable>(path: &Path, load: LoadFn<A>) -> (PluginFacts, Option<Tables>) {
+    let mut facts = base_facts(A::FLAVOUR, path);
+    let (info_tab, core_tab) = A::core_tables();
+    let mut info: *mut A::Info = std::ptr::null_mut();
+    let mut funcs: *mut A::Funcs = std::ptr::null_mut();
     job::begin_load_capture();
-    let armed = super::watchdog::arm(format!("Bareos loadPlugin({})", path.display()));
+    let armed = super::watchdog::arm(format!("{:?} loadPlugin({})", A::FLAVOUR, path.display()));
     // SAFETY: the tables are static and valid for the process; the out-pointers are locals.
     facts.load_rc = unsafe { load(info_tab, core_tab, &mut info, &mut funcs) };
     drop(armed);
@@ -316,65 +393,36 @@ fn load_bareos(path: &Path, load: BareosLoad) -> (PluginFacts, Option<Tables>) {
     // SAFETY: the plugin returns pointers to static tables (or NULL).
     let info = unsafe { info.as_ref() };
     // SAFETY: as above.
-    let funcs: Option<&'static bareos::PluginFunctions> = unsafe { funcs.as_ref() };
+    let funcs: Option<&'static A::Funcs> = unsafe { funcs.as_ref() };
     if let Some(i) = info {
         facts.info_null = false;
-        facts.info_size = i.size;
-        facts.info_version = i.version;
-        // SAFETY: info strings are NUL-terminated or NULL.
-        unsafe {
-            facts.magic = opt_str(i.plugin_magic);
-            facts.license = opt_str(i.plugin_license);
-            facts.author = opt_str(i.plugin_author);
-            facts.date = opt_str(i.plugin_date);
-            facts.version = opt_str(i.plugin_version);
-            facts.description = opt_str(i.plugin_description);
-            facts.usage = opt_str(i.plugin_usage);
-        }
+        (facts.info_size, facts.info_version) = A::info_facts(i, &mut facts);
     }
     if let Some(f) = funcs {
         facts.funcs_null = false;
-        facts.funcs_size = f.size;
-        facts.funcs_version = f.version;
-        let required = [
-            ("newPlugin", f.newPlugin.is_some()),
-            ("freePlugin", f.freePlugin.is_some()),
-            ("handlePluginEvent", f.handlePluginEvent.is_some()),
-            ("startBackupFile", f.startBackupFile.is_some()),
-            ("endBackupFile", f.endBackupFile.is_some()),
-            ("startRestoreFile", f.startRestoreFile.is_some()),
-            ("endRestoreFile", f.endRestoreFile.is_some()),
-            ("pluginIO", f.pluginIO.is_some()),
-            ("createFile", f.createFile.is_some()),
-            ("setFileAttributes", f.setFileAttributes.is_some()),
-        ];
+        (facts.funcs_size, facts.funcs_version) = A::funcs_header(f);
+        let entries = A::entries(f);
+        let required = entries.required();
         facts.missing_required = required.iter().filter(|r| !r.1).map(|r| r.0).collect();
-        let optional = [
-            ("checkFile", f.checkFile.is_some()),
-            ("getAcl", f.getAcl.is_some()),
-            ("setAcl", f.setAcl.is_some()),
-            ("getXattr", f.getXattr.is_some()),
-            ("setXattr", f.setXattr.is_some()),
-        ];
+        let mut optional = vec![("checkFile", entries.check_file.is_some())];
+        optional.extend(A::optional(f));
         facts.present_optional = optional.iter().filter(|o| o.1).map(|o| o.0).collect();
     }
-    // Bareos note §1.1/§1.2, in the daemon's order.
     facts.rejection = if facts.load_rc != 0 {
+        // Bacula skips such a plugin silently.
         Some(format!("loadPlugin returned {}", facts.load_rc))
     } else if info.is_none() {
-        Some("PluginInformation is NULL".into())
+        Some(A::INFO_NULL.into())
     } else if facts.magic.as_deref() != Some("*FDPluginData*") {
         Some(format!("Plugin magic wrong: {:?}", facts.magic))
-    } else if facts.info_version != 10 {
+    } else if facts.info_version != A::VERSION {
         Some(format!("Plugin version incorrect: {}", facts.info_version))
-    } else if !facts.license.as_deref().is_some_and(|l| {
-        l.eq_ignore_ascii_case("Bareos AGPLv3") || l.eq_ignore_ascii_case("AGPLv3")
-    }) {
+    } else if !facts.license.as_deref().is_some_and(A::license_ok) {
         Some(format!("Plugin license incompatible: {:?}", facts.license))
-    } else if facts.info_size != 64 {
+    } else if facts.info_size != size_of::<A::Info>() as u32 {
         Some(format!("Plugin size incorrect: {}", facts.info_size))
     } else if funcs.is_none() {
-        Some("PluginFunctions is NULL (the daemon would crash on the first job)".into())
+        Some(A::FUNCS_NULL.into())
     } else if !facts.missing_required.is_empty() {
         Some(format!(
             "NULL entry points the daemon calls unchecked: {:?}",
@@ -384,93 +432,7 @@ fn load_bareos(path: &Path, load: BareosLoad) -> (PluginFacts, Option<Tables>) {
         None
     };
     let tables = match (&facts.rejection, funcs) {
-        (None, Some(f)) => Some(Tables::Bareos(f)),
-        _ => None,
-    };
-    (facts, tables)
-}
-
-fn load_bacula(path: &Path, load: BaculaLoad) -> (PluginFacts, Option<Tables>) {
-    let mut facts = base_facts(Flavour::Bacula, path);
-    let (info_tab, core_tab) = bacula_host::core_tables();
-    let mut info: *mut bacula::pInfo = std::ptr::null_mut();
-    let mut funcs: *mut bacula::pFuncs = std::ptr::null_mut();
-    job::begin_load_capture();
-    let armed = super::watchdog::arm(format!("Bacula loadPlugin({})", path.display()));
-    // SAFETY: static tables; local out-pointers.
-    facts.load_rc = unsafe { load(info_tab, core_tab, &mut info, &mut funcs) };
-    drop(armed);
-    facts.core_calls_during_load = job::end_load_capture();
-    // SAFETY: static tables or NULL.
-    let info = unsafe { info.as_ref() };
-    // SAFETY: as above.
-    let funcs: Option<&'static bacula::pFuncs> = unsafe { funcs.as_ref() };
-    if let Some(i) = info {
-        facts.info_null = false;
-        facts.info_size = i.size;
-        facts.info_version = i.version;
-        // SAFETY: NUL-terminated or NULL.
-        unsafe {
-            facts.magic = opt_str(i.plugin_magic);
-            facts.license = opt_str(i.plugin_license);
-            facts.author = opt_str(i.plugin_author);
-            facts.date = opt_str(i.plugin_date);
-            facts.version = opt_str(i.plugin_version);
-            facts.description = opt_str(i.plugin_description);
-        }
-    }
-    if let Some(f) = funcs {
-        facts.funcs_null = false;
-        facts.funcs_size = f.size;
-        facts.funcs_version = f.version;
-        let required = [
-            ("newPlugin", f.newPlugin.is_some()),
-            ("freePlugin", f.freePlugin.is_some()),
-            ("handlePluginEvent", f.handlePluginEvent.is_some()),
-            ("startBackupFile", f.startBackupFile.is_some()),
-            ("endBackupFile", f.endBackupFile.is_some()),
-            ("startRestoreFile", f.startRestoreFile.is_some()),
-            ("endRestoreFile", f.endRestoreFile.is_some()),
-            ("pluginIO", f.pluginIO.is_some()),
-            ("createFile", f.createFile.is_some()),
-            ("setFileAttributes", f.setFileAttributes.is_some()),
-        ];
-        facts.missing_required = required.iter().filter(|r| !r.1).map(|r| r.0).collect();
-        let optional = [
-            ("checkFile", f.checkFile.is_some()),
-            ("handleXACLdata", f.handleXACLdata.is_some()),
-            ("checkStream", f.checkStream.is_some()),
-        ];
-        facts.present_optional = optional.iter().filter(|o| o.1).map(|o| o.0).collect();
-    }
-    // Bacula note §1/§2, in the daemon's order (loadPlugin non-OK: skipped silently).
-    facts.rejection = if facts.load_rc != 0 {
-        Some(format!("loadPlugin returned {}", facts.load_rc))
-    } else if info.is_none() {
-        Some("pInfo is NULL (the daemon would crash)".into())
-    } else if facts.magic.as_deref() != Some("*FDPluginData*") {
-        Some(format!("Plugin magic wrong: {:?}", facts.magic))
-    } else if facts.info_version != 14 {
-        Some(format!("Plugin version incorrect: {}", facts.info_version))
-    } else if !matches!(
-        facts.license.as_deref(),
-        Some("Bacula AGPLv3" | "AGPLv3" | "Bacula")
-    ) {
-        Some(format!("Plugin license incompatible: {:?}", facts.license))
-    } else if facts.info_size != 56 {
-        Some(format!("Plugin size incorrect: {}", facts.info_size))
-    } else if funcs.is_none() {
-        Some("pFuncs is NULL (the daemon would crash on the first job)".into())
-    } else if !facts.missing_required.is_empty() {
-        Some(format!(
-            "NULL entry points the daemon calls unchecked: {:?}",
-            facts.missing_required
-        ))
-    } else {
-        None
-    };
-    let tables = match (&facts.rejection, funcs) {
-        (None, Some(f)) => Some(Tables::Bacula(f)),
+        (None, Some(f)) => Some(A::tables(f)),
         _ => None,
     };
     (facts, tables)

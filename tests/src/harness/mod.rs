@@ -2,15 +2,16 @@
 //!
 //! It `dlopen`s a plugin (Bareos interface 10 or Bacula 9.6 interface 14), hands it a core
 //! function table implemented here, and drives it through the C ABI in the call sequences the
-//! real daemons use (`shared/abi/bareos-fd-plugin-abi.md` §5–§8, §10, §13;
-//! `shared/abi/bacula-fd-plugin-abi.md` §4–§9). Integration tests run Full / Incremental /
-//! Differential / accurate / estimate / restore jobs with it and look at the [`JobReport`]:
-//! the job status the daemon would report, the messages, what was saved (with the data), and any
-//! protocol violation the harness noticed.
+//! real daemons use (docs/abi.md, the Bareos and Bacula call orders). Integration tests run Full /
+//! Incremental / Differential / accurate / estimate / restore jobs with it and look at the
+//! [`JobReport`]: the job status the daemon would report, the messages, what was saved (with the
+//! data), and any protocol violation the harness noticed.
 //!
-//! Module map: [`loader`] (build, `dlopen`, `loadPlugin` checks), `driver` (the job sequences),
-//! `job` (per-job core state: messages, accurate list, `checkChanges`), `bareos_host` /
-//! `bacula_host` (each flavour's core table, callbacks and packets), `catalog` (the director's
+//! Module map: [`loader`] (build, `dlopen`, `loadPlugin` checks), `driver` (the job sequences:
+//! `steps` they share, `backup`, `estimate`, `restore`), `job` (per-job core state: messages,
+//! accurate list, `checkChanges`), `host` (the core callbacks and plugin calls both ABIs share,
+//! over the `Abi` trait), `bareos_host` / `bacula_host` (each ABI's `Abi`: its core table,
+//! numbering, packets' differences and xattr route), `catalog` (the director's
 //! view across a job chain), `volume` (saved data, spilled to temp files), `watchdog` (every call
 //! into the plugin is bounded), `shim` (glue to the C-variadic callbacks in `src/host_shim.c`),
 //! `selftest` (the emulation checked end to end against `fake_plugin.c`, a tiny C plugin built
@@ -23,8 +24,10 @@ mod bacula_host;
 mod bareos_host;
 mod catalog;
 mod driver;
+mod host;
 mod job;
 pub mod loader;
+mod outcome;
 #[cfg(test)]
 mod selftest;
 mod sha256;
@@ -43,6 +46,7 @@ pub use loader::{
     cargo_build, dump_server_bin, fault_plugin_so, plugin_facts, plugin_so, probe_wrong_core_table,
     PluginFacts, WrongTableOutcome,
 };
+pub use outcome::{assert_ok, Outcome};
 pub use volume::DataRef;
 
 /// Which daemon the harness plays.
@@ -259,7 +263,7 @@ pub struct JobReport {
     pub restored: u32,
     /// Restore: files the plugin answered with `CF_SKIP`.
     pub skipped: u32,
-    /// Everything the harness saw the plugin do against the ABI notes.
+    /// Everything the harness saw the plugin do against the ABI (docs/abi.md).
     pub protocol_violations: Vec<String>,
     /// Compact trace of the calls into the plugin (IO_READ/IO_WRITE summarised per file).
     pub calls: Vec<String>,
@@ -294,7 +298,7 @@ impl JobReport {
     }
 }
 
-/// Result of an estimate (Bareos note §7.3; Bacula note §8 "Estimate").
+/// Result of an estimate (docs/abi.md, the estimate sequence).
 #[derive(Clone, Debug)]
 pub struct EstimateReport {
     pub flavour: Flavour,

@@ -1,11 +1,15 @@
 //! The C-variadic core callbacks live in `src/host_shim.c` (stable Rust cannot define them).
 //! They unpack their arguments like the daemons do and forward to the non-variadic "sinks" of
-//! the two flavour hosts, installed once here before any plugin is loaded.
+//! the hosts, installed once here before any plugin is loaded.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Once;
 
 use fd_ffi::sys::{bacula, bareos};
+
+use super::bacula_host::{self, Bacula};
+use super::bareos_host::{self, Bareos};
+use super::host;
 
 #[repr(C)]
 struct Sinks {
@@ -77,12 +81,12 @@ pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let sinks = Box::leak(Box::new(Sinks {
-            bareos_events: super::bareos_host::sink_events,
-            bareos_job_msg: super::bareos_host::sink_job_message,
-            bareos_debug_msg: super::bareos_host::sink_debug_message,
-            bacula_events: super::bacula_host::sink_events,
-            bacula_job_msg: super::bacula_host::sink_job_message,
-            bacula_debug_msg: super::bacula_host::sink_debug_message,
+            bareos_events: bareos_host::sink_events,
+            bareos_job_msg: host::sink_job_message::<Bareos>,
+            bareos_debug_msg: host::sink_debug_message::<Bareos>,
+            bacula_events: bacula_host::sink_events,
+            bacula_job_msg: host::sink_job_message::<Bacula>,
+            bacula_debug_msg: host::sink_debug_message::<Bacula>,
         }));
         // SAFETY: the shim copies the struct of function pointers, whose signatures match the
         // C declarations in host_shim.c.
