@@ -139,6 +139,7 @@ fn a_refused_endpoint_fails_fast_naming_it() {
         assert!(!stderr.contains("notreallysecret"), "{stderr}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
 
 #[test]
 fn a_plugin_string_without_the_s3_prefix_is_refused() {
