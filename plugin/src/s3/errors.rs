@@ -230,7 +230,7 @@ pub fn bucket_message(
         ),
         // The endpoint never answered: the detail names it already.
         Failure::Unreachable(detail) if detail.starts_with(crate::s3::http::CANNOT_CONNECT) => {
-            format!("{detail} (bucket '{bucket}')")
+            format!("cannot reach the S3 endpoint of bucket '{bucket}': {detail}")
         }
         Failure::Unreachable(detail) => {
             format!("cannot reach the S3 endpoint {endpoint} (bucket '{bucket}'): {detail}")
