@@ -22,6 +22,8 @@ pub struct Stats {
     pub deleted: u64,
     /// Overwritten between the listing and the GET: saved as they were at the GET.
     pub changed: Vec<String>,
+    /// In an archive storage class (`archived=skip`): left out.
+    pub archived: Vec<String>,
 }
 
 impl Default for Stats {
@@ -36,6 +38,7 @@ impl Default for Stats {
             vanished: Vec::new(),
             failed: Vec::new(),
             changed: Vec::new(),
+            archived: Vec::new(),
             deleted: 0,
         }
     }
@@ -103,6 +106,13 @@ impl Stats {
         }
         if !self.vanished.is_empty() {
             text.push_str(&format!("; skipped: {}", keys(&self.vanished)));
+        }
+        if !self.archived.is_empty() {
+            text.push_str(&format!(
+                "; {} archived (GLACIER, DEEP_ARCHIVE or an archive tier; not readable), skipped: {}",
+                self.archived.len(),
+                keys(&self.archived)
+            ));
         }
         if !self.changed.is_empty() {
             text.push_str(&format!(

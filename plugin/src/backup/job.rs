@@ -15,7 +15,7 @@ use crate::backup::pipeline::{Pipeline, PrefetchConfig};
 use crate::backup::reader::{BodyReader, PendingBody};
 use crate::backup::unit_fetch::Head;
 use crate::config::naming::{key_to_name, version_name};
-use crate::config::options::Options;
+use crate::config::options::{Archived, Options};
 use crate::metadata::ObjectMeta;
 use crate::s3::client::S3;
 use crate::s3::errors::{bucket_message, Failure};
@@ -104,7 +104,9 @@ impl BackupJob {
             stats: retry_stats.clone(),
             versions: options.versions,
         };
-        let wants_data = move |o: &Listed| mode == Mode::Backup && since.maybe_changed(o.mtime);
+        let wants_data = move |o: &Listed| {
+            mode == Mode::Backup && since.maybe_changed(o.mtime) && archive_class(o).is_none()
+        };
         let mut pipeline = Pipeline::start(s3.clone(), config, cancel.clone(), wants_data);
         if let Some(Err(failed)) = pipeline.peek() {
             let why = bucket_message(
@@ -156,6 +158,33 @@ impl BackupJob {
         self.failed_names.insert(name);
     }
 
+    /// An object in an archive storage class: no GET can read it. Skipped with a warning, or
+    /// an error with `archived=fail`; either way the daemon never gets it, and an accurate job
+    /// keeps its earlier copy (it is not recorded as deleted).
+    fn archived(&mut self, host: &Host<'_>, key: &str, name: &[u8], why: &str) {
+        let bucket = &self.options.bucket;
+        match self.options.archived {
+            Archived::Skip => {
+                host.job_message(
+                    MessageLevel::Warning,
+                    &format!(
+                        "s3: object '{key}' of bucket '{bucket}' is archived ({why}); skipped \
+                         (restore it to a readable storage class to back it up; archived=fail \
+                         makes this an error)"
+                    ),
+                );
+                self.stats.archived.push(key.to_string());
+                self.failed_names.insert(name.to_vec());
+            }
+            Archived::Fail => self.object_failed(
+                host,
+                key,
+                name.to_vec(),
+                &format!("it is archived ({why}) and archived=fail is set"),
+            ),
+        }
+    }
+
     /// A GET's head, or `None` when the object is skipped (message sent).
     fn head_or_skip(
         &mut self,
@@ -178,6 +207,10 @@ impl BackupJob {
                 None
             }
             Err(_) if self.cancel.is_cancelled() => None,
+            Err(Failure::Archived(detail)) => {
+                self.archived(host, key, name, &format!("its GET was refused: {detail}"));
+                None
+            }
             Err(failure) => {
                 let why = self.bucket_message(&failure);
                 self.object_failed(host, key, name.to_vec(), &why);
@@ -221,7 +254,7 @@ impl BackupJob {
                 permissions: OBJECT_PERMISSIONS,
             };
             if self.mode == Mode::Estimate {
-                if !self.since.maybe_changed(object.mtime) {
+                if !self.since.maybe_changed(object.mtime) || archive_class(&object).is_some() {
                     continue;
                 }
                 sp.set_file(attributes(object.size, object.mtime));
@@ -272,6 +305,16 @@ impl BackupJob {
             }
             let body = match body {
                 Some(body) => body,
+                None if !marker && archive_class(&object).is_some() => {
+                    let class = archive_class(&object).unwrap_or_default();
+                    self.archived(
+                        host,
+                        &object.key,
+                        &name,
+                        &format!("storage class {class} in the listing"),
+                    );
+                    continue;
+                }
                 None => {
                     // Changed although LastModified is older than the since time (accurate
                     // mode found it missing or different in the catalog): fetch it now.
@@ -411,4 +454,14 @@ fn adopt_head(listed: &Listed, head: &Head) -> (i64, i64) {
         _ => listed.mtime,
     };
     (size, mtime)
+}
+
+/// The storage class of a listed object that no GET can read without a restore first:
+/// GLACIER and DEEP_ARCHIVE (GLACIER_IR is readable; INTELLIGENT_TIERING's archive tiers are
+/// only told by the GET's 403 InvalidObjectState).
+fn archive_class(object: &Listed) -> Option<&str> {
+    object
+        .storage_class
+        .as_deref()
+        .filter(|class| matches!(*class, "GLACIER" | "DEEP_ARCHIVE"))
 }

@@ -54,6 +54,18 @@ pub struct Options {
     pub versions: bool,
     /// Restore of a versioned backup: the bucket as it was at this time (ms since the epoch).
     pub as_of: Option<i64>,
+    /// What a backup does with objects in an archive storage class, which a GET cannot read.
+    pub archived: Archived,
+}
+
+/// `archived=`: objects in GLACIER or DEEP_ARCHIVE (or in an archive tier of
+/// INTELLIGENT_TIERING, which a GET answers with 403 InvalidObjectState).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Archived {
+    /// Skipped with a warning naming each, counted in the closing message.
+    Skip,
+    /// Each is an error of the job (the job ends with errors), the rest is saved.
+    Fail,
 }
 
 pub const DEFAULT_CONCURRENCY: usize = 128;
@@ -79,6 +91,8 @@ pub enum Kind {
     Url,
     /// A UTC time like `2026-11-20T12:00:00Z`.
     Time,
+    /// One of these words.
+    Choice(&'static [&'static str]),
 }
 
 /// An option's default.
@@ -254,6 +268,13 @@ pub const AS_OF: Spec = spec(
     "restore of a versions=yes backup: the bucket as it was at this UTC time",
 );
 
+pub const ARCHIVED: Spec = spec(
+    "archived",
+    Kind::Choice(&["skip", "fail"]),
+    OptionDefault::Value("skip"),
+    "objects in GLACIER or DEEP_ARCHIVE (or an archive tier of INTELLIGENT_TIERING): skip with a warning, or fail each",
+);
+
 /// Every option, in the order of the README's options table: what the parser accepts, what the
 /// unknown-option error lists and what [`help`] prints.
 pub const OPTIONS: &[Spec] = &[
@@ -278,6 +299,7 @@ pub const OPTIONS: &[Spec] = &[
     VERIFY_TLS,
     VERSIONS,
     AS_OF,
+    ARCHIVED,
 ];
 
 /// One line per option: its name, what it does, what it takes and its default.
@@ -288,6 +310,7 @@ pub fn help() -> String {
         let takes = match o.kind {
             Kind::Text => String::new(),
             Kind::YesNo => "yes/no; ".into(),
+            Kind::Choice(words) => format!("{}; ", words.join("|")),
             Kind::Number { min, max } => format!("{min}-{max}; "),
             Kind::Size { min } => format!("a size, {}-{}; ", size_text(min), size_text(MAX_SIZE)),
             Kind::Url => "http:// or https:// URL; ".into(),
@@ -394,6 +417,23 @@ pub fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, OptionError> {
 }
 
 impl Spec {
+    /// One of the option's words (case-insensitive), as its index.
+    fn choice(&self, value: &str) -> Result<usize, OptionError> {
+        let Kind::Choice(words) = self.kind else {
+            return Err(bad(self.name, "is not a choice option"));
+        };
+        let value = value.trim();
+        words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case(value))
+            .ok_or_else(|| {
+                bad(
+                    self.name,
+                    format!("expected {}, got '{value}'", words.join(" or ")),
+                )
+            })
+    }
+
     fn yes_no(&self, value: &str) -> Result<bool, OptionError> {
         match value.to_ascii_lowercase().as_str() {
             "yes" | "true" | "1" | "on" => Ok(true),
@@ -588,6 +628,10 @@ impl Options {
                     )
                 })?),
                 None => None,
+            },
+            archived: match get(&ARCHIVED).map(|v| ARCHIVED.choice(v)).transpose()? {
+                Some(1) => Archived::Fail,
+                _ => Archived::Skip,
             },
         })
     }

@@ -40,6 +40,10 @@ pub enum Failure {
     /// The endpoint could not be reached (connect, DNS, TLS, timeout).
     #[error("the endpoint could not be reached: {0}")]
     Unreachable(String),
+    /// 403 InvalidObjectState: the object is in an archive storage class (or an archive tier
+    /// of INTELLIGENT_TIERING) and must be restored before it can be read.
+    #[error("the object is archived and cannot be read until it is restored: {0}")]
+    Archived(String),
     /// Anything else, with the server's code and message when it sent one.
     #[error("{0}")]
     Other(String),
@@ -160,6 +164,8 @@ fn service_failure(status: u16, code: &str, message: &str) -> Failure {
         Failure::NoSuchBucket
     } else if code == "NoSuchKey" || code == "NotFound" || status == 404 {
         Failure::NotFound
+    } else if code == "InvalidObjectState" {
+        Failure::Archived(describe(code, message, Some(status)))
     } else if code == "PreconditionFailed" || status == 412 {
         Failure::Changed
     } else if DENIED.contains(&code) || status == 403 {
@@ -235,6 +241,10 @@ pub fn bucket_message(
         Failure::Unreachable(detail) => {
             format!("cannot reach the S3 endpoint {endpoint} (bucket '{bucket}'): {detail}")
         }
+        Failure::Archived(detail) => format!(
+            "an object of bucket '{bucket}' is archived and cannot be read until it is \
+             restored: {detail}"
+        ),
         Failure::Other(detail) => format!("bucket '{bucket}' at {endpoint}: {detail}"),
     }
 }

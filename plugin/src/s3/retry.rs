@@ -93,7 +93,10 @@ impl Retrying<'_> {
             Failure::Changed => "the object changed (HTTP 412)".into(),
             Failure::NotFound => "not found (HTTP 404)".into(),
             Failure::NoSuchBucket => "no such bucket".into(),
-            Failure::Denied(text) | Failure::Unreachable(text) | Failure::Other(text) => {
+            Failure::Denied(text)
+            | Failure::Unreachable(text)
+            | Failure::Archived(text)
+            | Failure::Other(text) => {
                 text.clone()
             }
         }
