@@ -302,16 +302,17 @@ pub fn parse_bacula(text: &str) -> Answers {
     answers
 }
 
-/// The JSON values in `text`, in order: each `{` that starts a line begins one (bconsole may
-/// print its banner and the commands around them).
+/// The JSON values in `text`, in order. bconsole may print its banner, the commands or a
+/// prompt around them: on each line the first `{` is tried as the start of a value; a line
+/// where none starts is skipped.
 fn json_values(text: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < text.len() {
         let rest = &text[pos..];
-        let at_line_start = pos == 0 || text.as_bytes()[pos - 1] == b'\n';
-        if at_line_start && rest.trim_start_matches([' ', '\t']).starts_with('{') {
-            let start = pos + (rest.len() - rest.trim_start_matches([' ', '\t']).len());
+        let line_end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        if let Some(brace) = rest[..line_end].find('{') {
+            let start = pos + brace;
             let mut stream =
                 serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
             if let Some(Ok(v)) = stream.next() {
@@ -320,7 +321,7 @@ fn json_values(text: &str) -> Vec<Value> {
                 continue;
             }
         }
-        pos += rest.find('\n').map_or(rest.len(), |i| i + 1);
+        pos += line_end;
     }
     out
 }
@@ -1067,6 +1068,13 @@ You are connected using the default console
             (2, 'B', 'W', 100)
         );
         assert_eq!(second.end, Some(1_435_245_924));
+    }
+
+    #[test]
+    fn json_after_prompts_and_on_one_line() {
+        let text = "*.api 2\n*{\"result\":{\"api\":2}}\n*{\"result\":{\"jobs\":[]}}{\"result\":\n{\"jobs\":[]}}\nquit {not json\n";
+        let a = parse_bareos(text).unwrap();
+        assert_eq!((a.lists, a.empty), (2, 2));
     }
 
     #[test]
