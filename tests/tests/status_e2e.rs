@@ -361,7 +361,7 @@ fn plan_spreads_shards_over_clients_and_moves_those_of_a_removed_one() {
         "--jobdefs",
         "S3Job",
         "--clients",
-        "fd-a,fd-b=2,fd-c",
+        "dump-a-fd,dump-b-fd=2,dump-c-fd",
         "--max-job-size",
         "3000",
         "--quiet",
@@ -394,9 +394,9 @@ fn plan_spreads_shards_over_clients_and_moves_those_of_a_removed_one() {
         shards.iter().filter(|s| s.2 == c).map(|s| s.1).sum()
     };
     let per_weight = [
-        load(&first, "fd-a"),
-        load(&first, "fd-b") / 2,
-        load(&first, "fd-c"),
+        load(&first, "dump-a-fd"),
+        load(&first, "dump-b-fd") / 2,
+        load(&first, "dump-c-fd"),
     ];
     let spread = per_weight.iter().max().unwrap() - per_weight.iter().min().unwrap();
     assert!(
@@ -412,17 +412,83 @@ fn plan_spreads_shards_over_clients_and_moves_those_of_a_removed_one() {
         .collect();
     assert_eq!(generated, planned);
 
-    // fd-c goes away: its shards move to fd-a and fd-b (stderr names each), the others stay.
-    let r = plan(&["--out", &out_arg, "--clients", "fd-a,fd-b=2", "--quiet"]);
+    // With the scale-out example's Director resources (Clients dump-a-fd…, JobDefs
+    // s3-scale-out), Bacula's director accepts the generated Jobs; a Job naming a Client it
+    // does not know is refused (so the check means something).
+    if Path::new("/usr/sbin/bacula-dir").exists() {
+        let example = integration_tests::servers::workspace_root()
+            .join("dump-server/bareos/scale-out/bacula/bacula-dir-scale-out.conf");
+        let check = |shards_conf: &str| -> (bool, String) {
+            let dir = fx.subdir("bacula-dir-t");
+            let shards_path = dir.join("shards.conf");
+            std::fs::write(&shards_path, shards_conf).unwrap();
+            let conf = format!(
+                "Director {{\n  Name = t-dir\n  DIRport = 1\n  QueryFile = \"/etc/bacula/scripts/query.sql\"\n  \
+                 WorkingDirectory = \"{d}\"\n  PidDirectory = \"{d}\"\n  Password = \"x\"\n  \
+                 Messages = Daemon\n  Maximum Concurrent Jobs = 16\n}}\n\
+                 Catalog {{\n  Name = MyCatalog\n  dbname = \"bacula\"; dbuser = \"\"; dbpassword = \"\"\n}}\n\
+                 Messages {{\n  Name = Standard\n  console = all\n}}\n\
+                 Messages {{\n  Name = Daemon\n  console = all\n}}\n@{example}\n@{shards}\n",
+                d = dir.display(),
+                example = example.display(),
+                shards = shards_path.display()
+            );
+            // `-t` opens the catalog and checks its version (16: Bacula 9.6's); nothing else.
+            let db = dir.join("bacula.db");
+            let _ = std::fs::remove_file(&db);
+            let made = Command::new("sqlite3")
+                .arg(&db)
+                .arg("CREATE TABLE Version (VersionId INTEGER); INSERT INTO Version VALUES (16);")
+                .status()
+                .unwrap();
+            assert!(made.success(), "sqlite3 could not create {}", db.display());
+            let conf_path = dir.join("bacula-dir.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            let out = Command::new("/usr/sbin/bacula-dir")
+                .arg("-t")
+                .arg("-c")
+                .arg(&conf_path)
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        };
+        let (ok, text) = check(&conf.replace("JobDefs = \"S3Job\"", "JobDefs = \"s3-scale-out\""));
+        assert!(
+            ok,
+            "bacula-dir -t refused the example with the generated Jobs:\n{text}"
+        );
+        let (ok, _) = check(
+            &conf
+                .replace("JobDefs = \"S3Job\"", "JobDefs = \"s3-scale-out\"")
+                .replacen("Client = \"dump-a-fd\"", "Client = \"dump-z-fd\"", 1),
+        );
+        assert!(!ok, "bacula-dir -t accepted a Job naming an unknown Client");
+    }
+
+    // dump-c-fd goes away: its shards move to the others (stderr names each), the rest stay.
+    let r = plan(&[
+        "--out",
+        &out_arg,
+        "--clients",
+        "dump-a-fd,dump-b-fd=2",
+        "--quiet",
+    ]);
     let second = plan_of(&std::fs::read_to_string(out.join("plan.toml")).unwrap());
     assert_eq!(second.len(), first.len());
     for (before, after) in first.iter().zip(&second) {
         assert_eq!(before.0, after.0);
-        if before.2 == "fd-c" {
-            assert_ne!(after.2, "fd-c");
+        if before.2 == "dump-c-fd" {
+            assert_ne!(after.2, "dump-c-fd");
             assert!(
                 r.stderr.contains(&format!(
-                    "shard {} moves from client fd-c (not in the plan's clients any more) to client {}",
+                    "shard {} moves from client dump-c-fd (not in the plan's clients any more) to client {}",
                     before.0, after.2
                 )),
                 "{}",
