@@ -148,6 +148,9 @@ pub struct JobRecord {
     pub files: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// The Client it ran on (Bacula `ClientName`, Bareos `client` or `clientname`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl JobRecord {
@@ -252,6 +255,10 @@ fn record(fields: &HashMap<String, String>) -> Option<JobRecord> {
         files: number(fields, "jobfiles"),
         bytes: number(fields, "jobbytes"),
         errors: number(fields, "joberrors"),
+        client: field(fields, "clientname")
+            .or_else(|| field(fields, "client"))
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty()),
     })
 }
 
@@ -611,6 +618,23 @@ pub fn judge(
                     State::Warning,
                     Some("no good Full in the catalog (pruned?)".to_string()),
                 ),
+                // The plan moved the shard (re-plan with --clients) but the Director still
+                // runs it on the old Client: the new configuration is not installed.
+                _ if client.is_some()
+                    && last_job
+                        .and_then(|j| j.client.as_deref())
+                        .is_some_and(|c| Some(c) != client) =>
+                {
+                    (
+                        State::Warning,
+                        Some(format!(
+                            "last job ran on client {}, the plan has {}: install the re-planned \
+                             configuration",
+                            last_job.and_then(|j| j.client.as_deref()).unwrap_or(""),
+                            client.unwrap_or("")
+                        )),
+                    )
+                }
                 _ => (State::Ok, None),
             }
         }
@@ -1052,6 +1076,7 @@ You are connected using the default console
         assert_eq!(r.end, Some(1_796_614_467));
         assert_eq!(a.records[1].status, 'f');
         assert_eq!(a.records[1].errors, 1);
+        assert_eq!(r.client.as_deref(), Some("dump-fd"));
     }
 
     #[test]
@@ -1068,6 +1093,8 @@ You are connected using the default console
             (2, 'B', 'W', 100)
         );
         assert_eq!(second.end, Some(1_435_245_924));
+        assert_eq!(first.client.as_deref(), Some("fd-a"));
+        assert_eq!(second.client, None);
     }
 
     #[test]
@@ -1102,6 +1129,7 @@ You are connected using the default console
             files: jobid * 10,
             bytes: jobid * 100,
             errors: 0,
+            client: None,
         }
     }
 
@@ -1146,6 +1174,24 @@ You are connected using the default console
 
         // Good Incrementals without a Full in the catalog.
         assert_eq!(judge("s", None, &[&incr], now, AGES).state, State::Warning);
+
+        // The plan's Client differs from the one the last job ran on.
+        let mut on_a = rec(5, 'F', 'T', Some(now - h));
+        on_a.client = Some("fd-a".into());
+        assert_eq!(
+            judge("s", Some("fd-a"), &[&on_a], now, AGES).state,
+            State::Ok
+        );
+        let moved = judge("s", Some("fd-b"), &[&on_a], now, AGES);
+        assert_eq!(moved.state, State::Warning);
+        assert!(
+            moved
+                .problem
+                .unwrap()
+                .contains("ran on client fd-a, the plan has fd-b"),
+            "moved"
+        );
+        assert_eq!(judge("s", None, &[&on_a], now, AGES).state, State::Ok);
 
         // Restores and other job types do not count.
         let mut restore = rec(9, 'F', 'T', Some(now));

@@ -79,11 +79,21 @@ fn fake_console(dir: &Path, answer: &str) -> PathBuf {
     script
 }
 
+/// A job record; the Client is the plan's (fd-a for shard 0001, fd-b for 0002).
 fn job(name: &str, jobid: u64, level: &str, status: &str, end: u64) -> String {
+    let client = if name.ends_with("0001") {
+        "fd-a"
+    } else {
+        "fd-b"
+    };
+    job_on(name, jobid, level, status, end, client)
+}
+
+fn job_on(name: &str, jobid: u64, level: &str, status: &str, end: u64, client: &str) -> String {
     format!(
         r#"{{"jobid": "{jobid}", "job": "{name}.x", "name": "{name}", "type": "B", "level": "{level}",
         "jobstatus": "{status}", "endtime": "2026-01-01 00:00:00", "jobtdate": "{end}",
-        "jobfiles": "{jobid}0", "jobbytes": "{jobid}00", "joberrors": "0", "client": "fd-a"}}"#
+        "jobfiles": "{jobid}0", "jobbytes": "{jobid}00", "joberrors": "0", "client": "{client}"}}"#
     )
 }
 
@@ -188,6 +198,25 @@ fn bareos_json_console_gives_monitoring_verdicts() {
     assert!(
         first.contains("(1/2 shards OK): s3-photos-0001 last good backup 2h")
             && first.contains("ago (critical after 1h) |"),
+        "{out}"
+    );
+
+    // The plan moved shard 0002 to fd-b but its last job still ran on fd-a (the re-planned
+    // configuration is not installed): WARNING saying so.
+    fake_console(
+        &dir,
+        &answer(&[
+            vec![job("s3-photos-0001", 1, "F", "T", now - 7200)],
+            vec![job_on("s3-photos-0002", 2, "F", "T", now - 600, "fd-a")],
+        ]),
+    );
+    let (code, out, _) = run(&["status", "--plan", plan, "--console", console_arg]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().next().unwrap().contains(
+            "s3-photos-0002 last job ran on client fd-a, the plan has fd-b: install the \
+             re-planned configuration"
+        ),
         "{out}"
     );
 
