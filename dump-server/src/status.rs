@@ -517,6 +517,9 @@ pub struct Backup {
     pub age_seconds: Option<u64>,
     pub files: u64,
     pub bytes: u64,
+    /// The Client it ran on, as the catalog has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 fn backup(r: &JobRecord, now: i64) -> Backup {
@@ -528,6 +531,7 @@ fn backup(r: &JobRecord, now: i64) -> Backup {
         age_seconds: r.end.map(|e| now.saturating_sub(e).max(0) as u64),
         files: r.files,
         bytes: r.bytes,
+        client: r.client.clone(),
     }
 }
 

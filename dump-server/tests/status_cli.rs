@@ -177,6 +177,7 @@ fn bareos_json_console_gives_monitoring_verdicts() {
         "\"client\": \"fd-b\"",
         "\"level\": \"Incremental\"",
         "\"jobid\": 3",
+        "\"client\": \"fd-b\"\n",
     ] {
         assert!(out.contains(needle), "{needle} in {out}");
     }
