@@ -649,4 +649,60 @@ mod tests {
         assert_eq!(p.moved, [(1, "gone".to_string()), (2, "gone".to_string())]);
         assert_eq!(p.clients, ["a", "b", "b"]);
     }
+
+    proptest::proptest! {
+        /// Any sizes and weights: a fresh placement's bytes per weight differ by at most the
+        /// largest shard over the heavier Client's weight (L_i*w_k - L_k*w_i <= max*w_k).
+        #[test]
+        fn placement_is_balanced_for_any_weights(
+            bytes in proptest::collection::vec(1u64..1_000_000_000_000, 1..120),
+            weights in proptest::collection::vec(1u32..5, 1..7),
+        ) {
+            let clients: Vec<ClientShare> = weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| ClientShare { name: format!("c{i}"), weight: *w })
+                .collect();
+            let shards: Vec<ToPlace> =
+                bytes.iter().map(|b| ToPlace { bytes: *b, previous: None }).collect();
+            let p = place(&shards, &clients);
+            let l = loads(&p, &bytes, &clients);
+            let max = u128::from(*bytes.iter().max().unwrap());
+            for i in 0..clients.len() {
+                for k in 0..clients.len() {
+                    let (wi, wk) = (u128::from(clients[i].weight), u128::from(clients[k].weight));
+                    let (li, lk) = (u128::from(l[i]), u128::from(l[k]));
+                    proptest::prop_assert!(
+                        li * wk <= lk * wi + max * wk,
+                        "loads {:?} weights {:?} max {}", l, weights, max
+                    );
+                }
+            }
+        }
+
+        /// Kept shards on a listed Client stay; the others are exactly the ones moved or new.
+        #[test]
+        fn placement_keeps_listed_clients(
+            shards in proptest::collection::vec((1u64..1_000_000, 0usize..6), 1..80),
+        ) {
+            // Previous clients c0..c4 and "none" (5); c3 and c4 are no longer listed.
+            let clients = ClientShare::parse_list("c0,c1=2,c2").unwrap();
+            let names = ["c0", "c1", "c2", "c3", "c4"];
+            let to_place: Vec<ToPlace> = shards
+                .iter()
+                .map(|(b, c)| ToPlace { bytes: *b, previous: names.get(*c).copied() })
+                .collect();
+            let p = place(&to_place, &clients);
+            let mut moved = Vec::new();
+            for (i, (_, c)) in shards.iter().enumerate() {
+                match names.get(*c) {
+                    Some(n) if *c < 3 => proptest::prop_assert_eq!(&p.clients[i], n),
+                    Some(n) => moved.push((i, n.to_string())),
+                    None => {}
+                }
+                proptest::prop_assert!(["c0", "c1", "c2"].contains(&p.clients[i].as_str()));
+            }
+            proptest::prop_assert_eq!(p.moved, moved);
+        }
+    }
 }
