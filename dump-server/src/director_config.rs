@@ -85,6 +85,9 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
 /// One shard as the configuration needs it.
 pub struct ShardConfig<'a> {
     pub name: &'a str,
+    /// The shard's own Client (plans with `--clients`); else the plan's `--client`, else the
+    /// JobDefs'.
+    pub client: Option<&'a str>,
     pub plugin: String,
     pub start_after: Option<&'a str>,
     pub end_at: Option<&'a str>,
@@ -106,8 +109,9 @@ pub fn render_job(d: &DirectorSettings, s: &ShardConfig) -> Result<String, Strin
     out.push_str(&format!("  JobDefs = {}\n", quote(&d.jobdefs)?));
     out.push_str("  Type = Backup\n");
     out.push_str(&format!("  FileSet = {}\n", quote(s.name)?));
+    let client = s.client.map(str::to_string).or_else(|| d.client.clone());
     for (directive, value) in [
-        ("Client", &d.client),
+        ("Client", &client),
         ("Pool", &d.pool),
         ("Schedule", &d.schedule),
         ("Storage", &d.storage),
@@ -244,14 +248,16 @@ mod tests {
             job_prefix: "s3-b".into(),
             jobdefs: "s3".into(),
             client: Some("fd".into()),
+            clients: Vec::new(),
             pool: Some("Tape".into()),
             schedule: Some("Nightly".into()),
             storage: None,
             signature: "XXH128".into(),
             compression: Some("LZ4".into()),
         };
-        let shard = ShardConfig {
+        let mut shard = ShardConfig {
             name: "s3-b-0002",
+            client: None,
             plugin: "s3:bucket=b:start_after=a\\:b\"c:end_at=z".into(),
             start_after: Some("a:b\"c"),
             end_at: Some("z"),
@@ -264,6 +270,11 @@ mod tests {
             "Job {\n  Name = \"s3-b-0002\"\n  JobDefs = \"s3\"\n  Type = Backup\n  FileSet = \"s3-b-0002\"\n  \
              Client = \"fd\"\n  Pool = \"Tape\"\n  Schedule = \"Nightly\"\n}\n"
         );
+        // A shard's own Client (--clients) comes before the plan's.
+        shard.client = Some("fd-b");
+        assert!(render_job(&d, &shard)
+            .unwrap()
+            .contains("\n  Client = \"fd-b\"\n  Pool"));
         let fs = render_fileset(&d, &shard).unwrap();
         assert!(
             fs.starts_with(
@@ -305,6 +316,11 @@ mod tests {
         assert_eq!(files[0].0, Path::new("/o/bacula-dir-shards.conf"));
         assert!(files[0].1.starts_with(MARKER));
         assert!(files[0].1.contains("Job {") && files[0].1.contains("FileSet {"));
+        assert!(
+            files[0].1.contains("  Client = \"fd-b\"\n"),
+            "{}",
+            files[0].1
+        );
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! * `plan`: shard a bucket into bounded key ranges and write the Director's Jobs and FileSets;
 //! * `check`: pre-flight of a plugin string (endpoint, TLS, credentials, bucket, GET, library);
 //! * `census`: objects and bytes per prefix and storage class;
+//! * `status`: the bucket's protection from the Director's catalog (monitoring plugin style);
 //! * `name` / `key`: translate between S3 keys and the file names in the catalog.
 //!
-//! Exit codes: 0 success, 1 a check failed or the run failed (S3, files), 2 bad usage.
+//! Exit codes: 0 success, 1 a check failed or the run failed (S3, files), 2 bad usage;
+//! `status` has its own: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage included).
 
 mod census;
 mod check;
@@ -20,6 +22,7 @@ mod plugin_string;
 mod progress;
 mod shard_planner;
 mod size;
+mod status;
 
 #[cfg(test)]
 mod planner_props;
@@ -52,6 +55,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Objects and bytes per key prefix and per storage class.
     Census(census::CensusArgs),
+    /// How well a planned bucket is protected: each shard's last good backup, last Full and
+    /// last job from the Director's catalog (bconsole); monitoring-plugin exit codes 0 OK,
+    /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Status(status::StatusArgs),
     /// Print the catalog file name the plugin records for KEY of BUCKET.
     Name { bucket: String, key: String },
     /// Print the S3 key behind a catalog file NAME (`/<bucket>/…`) of BUCKET.
@@ -63,7 +70,20 @@ enum Command {
 
 fn main() -> ExitCode {
     progress::report_retries();
-    let result = match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A monitoring system reads exit 3 as UNKNOWN; `status` keeps that convention for
+            // bad flags too (help and version still exit 0).
+            if e.use_stderr() && std::env::args().nth(1).as_deref() == Some("status") {
+                let _ = e.print();
+                return ExitCode::from(3);
+            }
+            e.exit()
+        }
+    };
+    let result = match cli.command {
+        Command::Status(args) => return status::run(args),
         Command::Plan(args) => plan::run(*args),
         Command::Check(args) => check::run(args),
         Command::Census(args) => census::run(args),

@@ -14,7 +14,7 @@ use crate::listing::list;
 use crate::plan_file::{DirectorSettings, PlanFile, PlanLimits, ShardEntry, FORMAT};
 use crate::plugin_string::BaseString;
 use crate::progress::Progress;
-use crate::shard_planner::{Limits, Origin, Planned, Planner, Range};
+use crate::shard_planner::{place, ClientShare, Limits, Origin, Planned, Planner, Range, ToPlace};
 use crate::size::{grouped, human, parse_size};
 
 /// Default `--max-job-size`: 250 GB.
@@ -58,8 +58,14 @@ pub struct PlanArgs {
     #[arg(long, value_name = "NAME")]
     schedule: Option<String>,
     /// Client (the dump server's file daemon) of the shard jobs (else the JobDefs').
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "clients")]
     client: Option<String>,
+    /// Spread the shards over several Clients (the file daemons of several dump servers):
+    /// comma-separated NAME or NAME=WEIGHT. Each Client gets bytes in proportion to its weight
+    /// (default 1); a re-plan keeps every kept shard on its Client and puts new and split
+    /// shards where there is least. [default: the plan's]
+    #[arg(long, value_name = "A,B=2,…")]
+    clients: Option<String>,
     /// Storage of the shard jobs (else the JobDefs' or the Pool's).
     #[arg(long, value_name = "NAME")]
     storage: Option<String>,
@@ -150,11 +156,29 @@ fn settings(
         (None, Some(o)) if !dialect_changed => o.compression.clone(),
         _ => None,
     };
+    // --clients replaces --client and the other way round; without either, the plan's.
+    let (client, clients) = match (&args.client, &args.clients) {
+        (Some(c), _) => (Some(c.clone()), Vec::new()),
+        (None, Some(list)) => {
+            let shares = ClientShare::parse_list(list)
+                .map_err(|e| Failure::usage(format!("--clients: {e}")))?;
+            for c in &shares {
+                reference("--clients", Some(c.name.clone()))?;
+                check_name("a client of --clients", &c.name).map_err(Failure::usage)?;
+            }
+            (None, shares.iter().map(ClientShare::to_text).collect())
+        }
+        (None, None) => (
+            old.and_then(|o| o.client.clone()),
+            old.map(|o| o.clients.clone()).unwrap_or_default(),
+        ),
+    };
     let director = DirectorSettings {
         dialect: dialect.name().to_string(),
         job_prefix,
         jobdefs: reference("--jobdefs", Some(jobdefs))?.unwrap_or_default(),
-        client: reference("--client", pick(&args.client, old.map(|o| &o.client)))?,
+        client: reference("--client", client)?,
+        clients,
         pool: reference("--pool", pick(&args.pool, old.map(|o| &o.pool)))?,
         schedule: reference("--schedule", pick(&args.schedule, old.map(|o| &o.schedule)))?,
         storage: reference("--storage", pick(&args.storage, old.map(|o| &o.storage)))?,
@@ -293,11 +317,13 @@ pub fn run(args: PlanArgs) -> Result<(), Failure> {
                         }
                         _ => None,
                     },
+                    client: None,
                 }
             }
         };
         shards.push(entry);
     }
+    assign_clients(&mut shards, &planned, &director)?;
     let plan = PlanFile {
         format: FORMAT,
         generator: format!("dump-server {}", env!("CARGO_PKG_VERSION")),
@@ -316,6 +342,45 @@ pub fn run(args: PlanArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Gives each shard its Client when the plan spreads them over several (`--clients`), else
+/// none (the Job takes `--client` or the JobDefs' Client).
+fn assign_clients(
+    shards: &mut [ShardEntry],
+    planned: &[Planned],
+    director: &DirectorSettings,
+) -> Result<(), Failure> {
+    if director.clients.is_empty() {
+        for s in shards.iter_mut() {
+            s.client = None;
+        }
+        return Ok(());
+    }
+    let shares = ClientShare::parse_list(&director.clients.join(",")).map_err(Failure::usage)?;
+    let to_place: Vec<ToPlace> = shards
+        .iter()
+        .zip(planned)
+        .map(|(s, p)| ToPlace {
+            bytes: s.bytes,
+            previous: match p.origin {
+                Origin::Kept(_) => s.client.as_deref(),
+                _ => None,
+            },
+        })
+        .collect();
+    let placement = place(&to_place, &shares);
+    for (i, from) in &placement.moved {
+        eprintln!(
+            "note: shard {} moves from client {from} (not in the plan's clients any more) to \
+             client {}; the Director upgrades its next job there to a Full",
+            shards[*i].name, placement.clients[*i]
+        );
+    }
+    for (s, c) in shards.iter_mut().zip(placement.clients) {
+        s.client = Some(c);
+    }
+    Ok(())
+}
+
 /// Writes the Director resources, removes the ones of shards that no longer exist, then the
 /// plan file.
 fn write_plan(
@@ -329,6 +394,7 @@ fn write_plan(
         .iter()
         .map(|s| ShardConfig {
             name: &s.name,
+            client: s.client.as_deref(),
             plugin: base.with_range(s.start_after.as_deref(), s.end_at.as_deref()),
             start_after: s.start_after.as_deref(),
             end_at: s.end_at.as_deref(),
@@ -416,15 +482,27 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
         .max(6);
     let objects_w = plan.objects.to_string().len().max(7);
     let bytes_w = plan.bytes.to_string().len().max(5);
+    // The CLIENT column only for plans spread over several Clients.
+    let client_w = plan
+        .shards
+        .iter()
+        .filter_map(|s| s.client.as_ref().map(|c| c.len() + 2))
+        .max()
+        .map_or(0, |w| w.max(8));
     println!(
-        "{:<width$}  {:<status_w$}  {:>objects_w$}  {:>bytes_w$}  RANGE",
-        "SHARD", "STATUS", "OBJECTS", "BYTES"
+        "{:<width$}  {:<status_w$}  {:<client_w$}{:>objects_w$}  {:>bytes_w$}  RANGE",
+        "SHARD",
+        "STATUS",
+        if client_w > 0 { "CLIENT" } else { "" },
+        "OBJECTS",
+        "BYTES"
     );
     for (s, p) in plan.shards.iter().zip(planned) {
         let status = status_of(s, p);
         println!(
-            "{:<width$}  {status:<status_w$}  {:>objects_w$}  {:>bytes_w$}  {}",
+            "{:<width$}  {status:<status_w$}  {:<client_w$}{:>objects_w$}  {:>bytes_w$}  {}",
             s.name,
+            s.client.as_deref().unwrap_or(""),
             s.objects,
             s.bytes,
             describe_range(&p.range)
@@ -445,6 +523,21 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
                 } else {
                     "its keys hold control characters or edge white space and cannot be boundaries"
                 }
+            );
+        }
+    }
+    if let Ok(shares) = plan.client_shares() {
+        for c in &shares {
+            let (n, b) = plan
+                .shards
+                .iter()
+                .filter(|s| s.client.as_deref() == Some(c.name.as_str()))
+                .fold((0u64, 0u64), |(n, b), s| (n + 1, b + s.bytes));
+            println!(
+                "client {} (weight {}): {n} shards, {}",
+                c.name,
+                c.weight,
+                human(b)
             );
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::shard_planner::{check_contiguous, Range};
+use crate::shard_planner::{check_contiguous, ClientShare, Range};
 
 /// The version of the format written here.
 pub const FORMAT: u32 = 1;
@@ -52,8 +52,13 @@ pub struct DirectorSettings {
     pub dialect: String,
     pub job_prefix: String,
     pub jobdefs: String,
+    /// One Client for every shard (`--client`), else the JobDefs'.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The Clients the shards are spread over (`--clients`: `NAME` or `NAME=WEIGHT`); each
+    /// shard records its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +88,9 @@ pub struct ShardEntry {
     /// The shard this one was split from (a re-plan), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split_from: Option<String>,
+    /// The Client that runs this shard's job (plans with `--clients`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl ShardEntry {
@@ -132,7 +140,31 @@ impl PlanFile {
                 ));
             }
         }
+        let shares = plan.client_shares()?;
+        if !shares.is_empty() {
+            for s in &plan.shards {
+                match &s.client {
+                    Some(c) if shares.iter().any(|share| &share.name == c) => {}
+                    Some(c) => {
+                        return Err(format!(
+                            "shard {} has client {c}, which is not in director.clients",
+                            s.name
+                        ))
+                    }
+                    None => return Err(format!("shard {} has no client", s.name)),
+                }
+            }
+        }
         Ok(plan)
+    }
+
+    /// The Clients of `director.clients` with their weights (empty: one Client for all).
+    pub fn client_shares(&self) -> Result<Vec<ClientShare>, String> {
+        if self.director.clients.is_empty() {
+            return Ok(Vec::new());
+        }
+        ClientShare::parse_list(&self.director.clients.join(","))
+            .map_err(|e| format!("director.clients: {e}"))
     }
 
     pub fn read(path: &Path) -> Result<PlanFile, String> {
@@ -163,6 +195,7 @@ mod tests {
                 job_prefix: "s3-b".into(),
                 jobdefs: "s3".into(),
                 client: None,
+                clients: vec!["fd-a".into(), "fd-b=2".into()],
                 pool: Some("p".into()),
                 schedule: None,
                 storage: None,
@@ -181,6 +214,7 @@ mod tests {
                     objects: 1,
                     bytes: 10,
                     split_from: None,
+                    client: Some("fd-a".into()),
                 },
                 ShardEntry {
                     name: "s3-b-0002".into(),
@@ -190,6 +224,7 @@ mod tests {
                     objects: 1,
                     bytes: 10,
                     split_from: Some("s3-b-0000".into()),
+                    client: Some("fd-b".into()),
                 },
             ],
         }
@@ -204,6 +239,19 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_plan_without_clients() {
+        let mut plan = sample();
+        plan.director.clients.clear();
+        for s in &mut plan.shards {
+            s.client = None;
+        }
+        let text = plan.to_toml().unwrap();
+        assert!(!text.contains("client"), "{text}");
+        assert_eq!(PlanFile::from_toml(&text).unwrap(), plan);
+        assert!(plan.client_shares().unwrap().is_empty());
+    }
+
+    #[test]
     fn refuses_gaps_and_duplicates() {
         let mut plan = sample();
         plan.shards[1].start_after = Some("x".into());
@@ -215,6 +263,11 @@ mod tests {
         assert!(PlanFile::from_toml(&plan.to_toml().unwrap())
             .unwrap_err()
             .contains("twice"));
+        let mut plan = sample();
+        plan.shards[0].client = Some("fd-z".into());
+        assert!(PlanFile::from_toml(&plan.to_toml().unwrap())
+            .unwrap_err()
+            .contains("not in director.clients"));
         let mut plan = sample();
         plan.format = 9;
         assert!(PlanFile::from_toml(&plan.to_toml().unwrap()).is_err());

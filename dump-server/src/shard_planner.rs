@@ -256,6 +256,128 @@ impl Planner {
     }
 }
 
+/// A Client (a dump server's file daemon) the shards are spread over, with its share: a Client
+/// of weight 2 gets about twice the bytes of one of weight 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientShare {
+    pub name: String,
+    pub weight: u32,
+}
+
+impl ClientShare {
+    /// `NAME` (weight 1) or `NAME=WEIGHT`.
+    pub fn parse(text: &str) -> Result<ClientShare, String> {
+        let (name, weight) =
+            match text.split_once('=') {
+                Some((n, w)) => {
+                    let weight = w.trim().parse::<u32>().ok().filter(|w| *w > 0).ok_or_else(|| {
+                    format!("client '{text}': the weight after '=' must be a whole number from 1")
+                })?;
+                    (n.trim(), weight)
+                }
+                None => (text.trim(), 1),
+            };
+        if name.is_empty() {
+            return Err(format!("client '{text}' has no name"));
+        }
+        Ok(ClientShare {
+            name: name.to_string(),
+            weight,
+        })
+    }
+
+    /// `A,B=2,C`: every Client once.
+    pub fn parse_list(text: &str) -> Result<Vec<ClientShare>, String> {
+        let mut out: Vec<ClientShare> = Vec::new();
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let c = ClientShare::parse(part)?;
+            if out.iter().any(|o| o.name == c.name) {
+                return Err(format!("client '{}' is named twice", c.name));
+            }
+            out.push(c);
+        }
+        if out.is_empty() {
+            return Err("no client named".into());
+        }
+        Ok(out)
+    }
+
+    /// The form [`ClientShare::parse`] reads.
+    pub fn to_text(&self) -> String {
+        if self.weight == 1 {
+            self.name.clone()
+        } else {
+            format!("{}={}", self.name, self.weight)
+        }
+    }
+}
+
+/// A shard to place: its bytes and the Client it had (a kept shard of the previous plan).
+#[derive(Clone, Debug)]
+pub struct ToPlace<'a> {
+    pub bytes: u64,
+    pub previous: Option<&'a str>,
+}
+
+/// Where the shards go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The Client of each shard, in the order given.
+    pub clients: Vec<String>,
+    /// Shards whose previous Client is not among the Clients any more: (index, that Client).
+    pub moved: Vec<(usize, String)>,
+}
+
+/// Spreads shards over `clients` so that each Client's bytes are about proportional to its
+/// weight. A shard that had a Client still in the list stays there (its Full/Incremental chain
+/// and its catalog entries belong to that Client); the others (new shards, split shards, shards
+/// of a Client no longer listed) are placed largest first, each on the Client with the fewest
+/// bytes relative to its weight. For a fresh plan this is the LPT rule: the loads, divided by
+/// the weights, end within one shard's bytes (divided by the smallest weight) of each other.
+pub fn place(shards: &[ToPlace], clients: &[ClientShare]) -> Placement {
+    assert!(!clients.is_empty(), "place needs a client");
+    let mut load = vec![0u128; clients.len()];
+    let mut out: Vec<Option<usize>> = vec![None; shards.len()];
+    let mut moved = Vec::new();
+    let mut free = Vec::new();
+    for (i, s) in shards.iter().enumerate() {
+        match s.previous {
+            Some(p) => match clients.iter().position(|c| c.name == p) {
+                Some(c) => {
+                    out[i] = Some(c);
+                    load[c] += u128::from(s.bytes);
+                }
+                None => {
+                    moved.push((i, p.to_string()));
+                    free.push(i);
+                }
+            },
+            None => free.push(i),
+        }
+    }
+    // Largest first; equal sizes in plan order (the sort is stable).
+    free.sort_by(|a, b| shards[*b].bytes.cmp(&shards[*a].bytes));
+    for i in free {
+        // Least load per weight: load_a / w_a < load_b / w_b, compared without division.
+        let c = (0..clients.len())
+            .min_by(|&a, &b| {
+                (load[a] * u128::from(clients[b].weight))
+                    .cmp(&(load[b] * u128::from(clients[a].weight)))
+                    .then(a.cmp(&b))
+            })
+            .expect("clients is not empty");
+        out[i] = Some(c);
+        load[c] += u128::from(shards[i].bytes);
+    }
+    Placement {
+        clients: out
+            .into_iter()
+            .map(|c| clients[c.expect("every shard placed")].name.clone())
+            .collect(),
+        moved,
+    }
+}
+
 /// Plans `keys` (sorted, unique) in one go (tests).
 #[cfg(test)]
 pub fn plan_all<'a>(
@@ -367,5 +489,220 @@ mod tests {
             r(Some("c"), None)
         ])
         .is_err());
+    }
+
+    fn sizes(n: usize, seed: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                1 + (x >> 33) % 1_000_000
+            })
+            .collect()
+    }
+
+    fn loads(p: &Placement, bytes: &[u64], clients: &[ClientShare]) -> Vec<u64> {
+        clients
+            .iter()
+            .map(|c| {
+                p.clients
+                    .iter()
+                    .zip(bytes)
+                    .filter(|(n, _)| **n == c.name)
+                    .map(|(_, b)| *b)
+                    .sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn client_lists_parse() {
+        let l = ClientShare::parse_list("a, b=2 ,c").unwrap();
+        assert_eq!(
+            l.iter().map(ClientShare::to_text).collect::<Vec<_>>(),
+            ["a", "b=2", "c"]
+        );
+        assert!(ClientShare::parse_list("a,a=2")
+            .unwrap_err()
+            .contains("twice"));
+        assert!(ClientShare::parse_list("a=0")
+            .unwrap_err()
+            .contains("weight"));
+        assert!(ClientShare::parse_list("a=x").is_err());
+        assert!(ClientShare::parse_list("=3")
+            .unwrap_err()
+            .contains("no name"));
+        assert!(ClientShare::parse_list(",").is_err());
+    }
+
+    #[test]
+    fn fresh_placement_balances_within_one_shard() {
+        let clients = ClientShare::parse_list("a,b,c").unwrap();
+        for seed in 0..20 {
+            let bytes = sizes(40 + seed as usize, seed);
+            let shards: Vec<ToPlace> = bytes
+                .iter()
+                .map(|b| ToPlace {
+                    bytes: *b,
+                    previous: None,
+                })
+                .collect();
+            let p = place(&shards, &clients);
+            assert!(p.moved.is_empty());
+            let l = loads(&p, &bytes, &clients);
+            let spread = l.iter().max().unwrap() - l.iter().min().unwrap();
+            let largest = *bytes.iter().max().unwrap();
+            assert!(
+                spread <= largest,
+                "seed {seed}: loads {l:?}, largest {largest}"
+            );
+            assert_eq!(l.iter().sum::<u64>(), bytes.iter().sum::<u64>());
+        }
+    }
+
+    #[test]
+    fn weights_share_bytes_in_proportion() {
+        let clients = ClientShare::parse_list("big=3,small").unwrap();
+        let bytes = sizes(200, 7);
+        let shards: Vec<ToPlace> = bytes
+            .iter()
+            .map(|b| ToPlace {
+                bytes: *b,
+                previous: None,
+            })
+            .collect();
+        let p = place(&shards, &clients);
+        let l = loads(&p, &bytes, &clients);
+        let largest = *bytes.iter().max().unwrap();
+        // Per unit of weight the two differ by at most one shard.
+        let (per_big, per_small) = (l[0] as f64 / 3.0, l[1] as f64);
+        assert!(
+            (per_big - per_small).abs() <= largest as f64,
+            "loads {l:?}, largest {largest}"
+        );
+        assert!(l[0] > 2 * l[1], "loads {l:?}");
+    }
+
+    #[test]
+    fn replan_keeps_clients_and_fills_the_emptiest() {
+        let clients = ClientShare::parse_list("a,b").unwrap();
+        // a holds 900, b holds 100; three new shards of 100 all go to b until it catches up.
+        let shards = [
+            ToPlace {
+                bytes: 900,
+                previous: Some("a"),
+            },
+            ToPlace {
+                bytes: 100,
+                previous: Some("b"),
+            },
+            ToPlace {
+                bytes: 100,
+                previous: None,
+            },
+            ToPlace {
+                bytes: 100,
+                previous: None,
+            },
+            ToPlace {
+                bytes: 100,
+                previous: None,
+            },
+        ];
+        let p = place(&shards, &clients);
+        assert_eq!(p.clients, ["a", "b", "b", "b", "b"]);
+        assert!(p.moved.is_empty());
+        // Kept shards stay even when that leaves the clients unbalanced.
+        let sticky = [
+            ToPlace {
+                bytes: 10,
+                previous: Some("b"),
+            },
+            ToPlace {
+                bytes: 10,
+                previous: Some("b"),
+            },
+        ];
+        assert_eq!(place(&sticky, &clients).clients, ["b", "b"]);
+    }
+
+    #[test]
+    fn shards_of_a_removed_client_are_placed_again() {
+        let clients = ClientShare::parse_list("a,b").unwrap();
+        let shards = [
+            ToPlace {
+                bytes: 50,
+                previous: Some("a"),
+            },
+            ToPlace {
+                bytes: 40,
+                previous: Some("gone"),
+            },
+            ToPlace {
+                bytes: 30,
+                previous: Some("gone"),
+            },
+        ];
+        let p = place(&shards, &clients);
+        assert_eq!(p.moved, [(1, "gone".to_string()), (2, "gone".to_string())]);
+        assert_eq!(p.clients, ["a", "b", "b"]);
+    }
+
+    proptest::proptest! {
+        /// Any sizes and weights: a fresh placement's bytes per weight differ by at most the
+        /// largest shard over the heavier Client's weight (L_i*w_k - L_k*w_i <= max*w_k).
+        #[test]
+        fn placement_is_balanced_for_any_weights(
+            bytes in proptest::collection::vec(1u64..1_000_000_000_000, 1..120),
+            weights in proptest::collection::vec(1u32..5, 1..7),
+        ) {
+            let clients: Vec<ClientShare> = weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| ClientShare { name: format!("c{i}"), weight: *w })
+                .collect();
+            let shards: Vec<ToPlace> =
+                bytes.iter().map(|b| ToPlace { bytes: *b, previous: None }).collect();
+            let p = place(&shards, &clients);
+            let l = loads(&p, &bytes, &clients);
+            let max = u128::from(*bytes.iter().max().unwrap());
+            for i in 0..clients.len() {
+                for k in 0..clients.len() {
+                    let (wi, wk) = (u128::from(clients[i].weight), u128::from(clients[k].weight));
+                    let (li, lk) = (u128::from(l[i]), u128::from(l[k]));
+                    proptest::prop_assert!(
+                        li * wk <= lk * wi + max * wk,
+                        "loads {:?} weights {:?} max {}", l, weights, max
+                    );
+                }
+            }
+        }
+
+        /// Kept shards on a listed Client stay; the others are exactly the ones moved or new.
+        #[test]
+        fn placement_keeps_listed_clients(
+            shards in proptest::collection::vec((1u64..1_000_000, 0usize..6), 1..80),
+        ) {
+            // Previous clients c0..c4 and "none" (5); c3 and c4 are no longer listed.
+            let clients = ClientShare::parse_list("c0,c1=2,c2").unwrap();
+            let names = ["c0", "c1", "c2", "c3", "c4"];
+            let to_place: Vec<ToPlace> = shards
+                .iter()
+                .map(|(b, c)| ToPlace { bytes: *b, previous: names.get(*c).copied() })
+                .collect();
+            let p = place(&to_place, &clients);
+            let mut moved = Vec::new();
+            for (i, (_, c)) in shards.iter().enumerate() {
+                match names.get(*c) {
+                    Some(n) if *c < 3 => proptest::prop_assert_eq!(&p.clients[i], n),
+                    Some(n) => moved.push((i, n.to_string())),
+                    None => {}
+                }
+                proptest::prop_assert!(["c0", "c1", "c2"].contains(&p.clients[i].as_str()));
+            }
+            proptest::prop_assert_eq!(p.moved, moved);
+        }
     }
 }

@@ -13,7 +13,11 @@ use integration_tests::harness::{self, msg, Flavour, JobReport, JobSpec};
 use integration_tests::scenario::{data, job_id, BucketFixture};
 use integration_tests::servers;
 
-const ARCHIVED: [&str; 3] = ["cold/deep.bin", "cold/glacier.bin", "cold/tiered-archive.bin"];
+const ARCHIVED: [&str; 3] = [
+    "cold/deep.bin",
+    "cold/glacier.bin",
+    "cold/tiered-archive.bin",
+];
 
 struct Setup {
     fx: BucketFixture,
@@ -30,7 +34,11 @@ fn setup(tag: &str) -> Setup {
         ("cold/deep.bin", Some(StorageClass::DeepArchive), 1500),
         ("cold/glacier.bin", Some(StorageClass::Glacier), 2500),
         ("cold/instant.bin", Some(StorageClass::GlacierIr), 1200),
-        ("cold/tiered-archive.bin", Some(StorageClass::IntelligentTiering), 900),
+        (
+            "cold/tiered-archive.bin",
+            Some(StorageClass::IntelligentTiering),
+            900,
+        ),
         ("z-standard-ia.bin", Some(StorageClass::StandardIa), 700),
     ];
     let client = server.client();
@@ -101,7 +109,12 @@ impl Setup {
                 "archived {key} was given to the daemon"
             );
         }
-        assert_eq!(report.files.len(), self.readable.len(), "{:#?}", report.messages);
+        assert_eq!(
+            report.files.len(),
+            self.readable.len(),
+            "{:#?}",
+            report.messages
+        );
         // GLACIER and DEEP_ARCHIVE are told by the listing: not one request for them.
         for seen in self.proxy.log() {
             assert!(
@@ -132,12 +145,20 @@ fn archived_objects_are_skipped_with_a_warning_naming_each_and_counted() {
         );
     }
     assert!(
-        warnings.iter().any(|w| w.contains("storage class GLACIER in the listing"))
-            && warnings.iter().any(|w| w.contains("storage class DEEP_ARCHIVE"))
+        warnings
+            .iter()
+            .any(|w| w.contains("storage class GLACIER in the listing"))
+            && warnings
+                .iter()
+                .any(|w| w.contains("storage class DEEP_ARCHIVE"))
             && warnings.iter().any(|w| w.contains("InvalidObjectState")),
         "{warnings:#?}"
     );
-    assert!(report.messages_of(msg::M_ERROR).is_empty(), "{:#?}", report.messages);
+    assert!(
+        report.messages_of(msg::M_ERROR).is_empty(),
+        "{:#?}",
+        report.messages
+    );
     let summary = report
         .messages
         .iter()

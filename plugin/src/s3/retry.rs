@@ -96,9 +96,7 @@ impl Retrying<'_> {
             Failure::Denied(text)
             | Failure::Unreachable(text)
             | Failure::Archived(text)
-            | Failure::Other(text) => {
-                text.clone()
-            }
+            | Failure::Other(text) => text.clone(),
         }
     }
 }
