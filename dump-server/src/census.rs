@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use s3_plugin::config::naming::double_quoted;
 use s3_plugin::runtime::block_on;
 use s3_plugin::s3::client::connect;
 use serde::Serialize;
@@ -176,7 +177,7 @@ fn label(prefix: &str) -> String {
     if prefix.is_empty() {
         "(top level)".into()
     } else if prefix.chars().any(char::is_control) || prefix.trim() != prefix {
-        format!("{prefix:?}")
+        double_quoted(prefix)
     } else {
         prefix.to_string()
     }

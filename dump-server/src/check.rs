@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use s3_plugin::config::naming::double_quoted;
 use s3_plugin::config::options::Options;
 use s3_plugin::runtime::block_on;
 use s3_plugin::s3::client::{connect, S3};
@@ -212,7 +213,11 @@ fn tls_handshake(
     }
     let version = conn
         .protocol_version()
-        .map(|v| format!("{v:?}"))
+        .map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1_2".to_string(),
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1_3".to_string(),
+            other => format!("TLS version {}", u16::from(other)),
+        })
         .unwrap_or_default();
     let source = match (&options.ca_file, std::env::var("SSL_CERT_FILE")) {
         (Some(ca), _) => format!("the system's and ca_file {}", ca.display()),
@@ -296,8 +301,9 @@ fn s3_checks(report: &mut Report, options: &Options) {
                 Some((key, size)) => report.ok(
                     "bucket listable",
                     &format!(
-                        "{} lists; first key {key:?} ({size} bytes)",
-                        options.location()
+                        "{} lists; first key {} ({size} bytes)",
+                        options.location(),
+                        double_quoted(key)
                     ),
                 ),
                 None => report.ok(
@@ -361,18 +367,23 @@ fn s3_checks(report: &mut Report, options: &Options) {
             .body
             .collect()
             .await
-            .map_err(|e| format!("reading {key:?}: {e}"))?;
+            .map_err(|e| format!("reading {}: {e}", double_quoted(&key)))?;
         Ok::<usize, String>(body.into_bytes().len())
     });
     match result {
-        Ok(n) if n as i64 == size.min(1) => {
-            report.ok("GET one object", &format!("read {n} byte(s) of {key:?}"))
-        }
+        Ok(n) if n as i64 == size.min(1) => report.ok(
+            "GET one object",
+            &format!("read {n} byte(s) of {}", double_quoted(&key)),
+        ),
         Ok(n) => report.fail(
             "GET one object",
-            &format!("asked for {} byte(s) of {key:?}, got {n}", size.min(1)),
+            &format!(
+                "asked for {} byte(s) of {}, got {n}",
+                size.min(1),
+                double_quoted(&key)
+            ),
         ),
-        Err(e) => report.fail("GET one object", &format!("{key:?}: {e}")),
+        Err(e) => report.fail("GET one object", &format!("{}: {e}", double_quoted(&key))),
     }
 }
 

@@ -11,6 +11,7 @@
 //! exceed the limit is cut into sub-ranges inside its old range. Shards are never merged.
 
 use crate::plugin_string::usable_as_boundary;
+use s3_plugin::config::naming::double_quoted;
 
 /// The most a shard may hold (`None`: no limit of that kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,18 +58,22 @@ pub fn check_contiguous(ranges: &[Range]) -> Result<(), String> {
         let (a, b) = (&pair[0], &pair[1]);
         if a.end_at.is_none() || a.end_at != b.start_after {
             return Err(format!(
-                "shard {} does not start where shard {} ends (start_after {:?}, end_at {:?})",
+                "shard {} does not start where shard {} ends (start_after {}, end_at {})",
                 i + 2,
                 i + 1,
-                b.start_after,
-                a.end_at
+                key_or_none(&b.start_after),
+                key_or_none(&a.end_at)
             ));
         }
     }
     for r in ranges {
         if let (Some(a), Some(b)) = (&r.start_after, &r.end_at) {
             if a >= b {
-                return Err(format!("shard range ({a:?}, {b:?}] is empty or reversed"));
+                return Err(format!(
+                    "shard range ({}, {}] is empty or reversed",
+                    double_quoted(a),
+                    double_quoted(b)
+                ));
             }
         }
     }
@@ -379,6 +384,13 @@ pub fn place(shards: &[ToPlace], clients: &[ClientShare]) -> Placement {
 }
 
 /// Plans `keys` (sorted, unique) in one go (tests).
+/// A shard boundary for a message: the key in double quotes, or `none`.
+fn key_or_none(key: &Option<String>) -> String {
+    key.as_deref()
+        .map(double_quoted)
+        .unwrap_or_else(|| "none".into())
+}
+
 #[cfg(test)]
 pub fn plan_all<'a>(
     keys: impl IntoIterator<Item = (&'a str, u64)>,

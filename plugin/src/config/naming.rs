@@ -222,6 +222,12 @@ pub fn quoted(text: &str) -> String {
     format!("'{}'", text.escape_debug())
 }
 
+/// The same in double quotes (`"a\nb"`), where a key sits in a Director configuration's
+/// comment or beside single-quoted text.
+pub fn double_quoted(text: &str) -> String {
+    format!("\"{}\"", text.escape_debug())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
