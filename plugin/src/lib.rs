@@ -2,15 +2,17 @@
 //! ([`S3Plugin`], in `sdk_adapter`), which the Bareos and Bacula builds in `plugin/bareos-fd` and
 //! `plugin/bacula-fd` export.
 //!
-//! * Backup: [`s3::listing`] (ListObjectsV2 pages) → `backup::pipeline` (GETs in flight within
-//!   `prefetch_bytes`, `backup::unit_fetch` per object or part) → `backup::job` (the daemon's
-//!   startBackupFile and IO_READ on the job thread, through `backup::reader`).
-//! * Restore: `restore::target` (where a file goes: local disk or a bucket) → `restore::local`
-//!   (IO_WRITE into a file) or `restore::s3` (IO_WRITE into a PUT or a multipart upload).
+//! * Backup: `Pages::next_page` (s3/listing, ListObjectsV2) → `Pipeline::next_object`
+//!   (backup/pipeline, GETs in flight through backup/unit_fetch) → `BackupJob::next_entry` /
+//!   `BackupJob::read` (backup/job: the daemon's startBackupFile and IO_READ, from
+//!   `BodyReader::read` in backup/reader).
+//! * Restore: `destination` (restore/target: disk or bucket) → `LocalRestore::write`
+//!   (restore/local) or `S3Restore::write` / `S3Restore::end` (restore/s3: a PUT or a multipart
+//!   upload through `s3::object::ObjectHandle`, verified, then its metadata).
 //!
-//! Folders by feature: `config` (the plugin string, key ↔ file name), `s3` (client, HTTP, the
-//! direct GET, the retry policy, error messages, listing), `backup`, `restore`; at the top the
-//! SDK adapter, object metadata, checksums, job statistics and the async runtimes.
+//! Folders by feature: `config` (the plugin string, key ↔ file name, sizes), `s3` (client, HTTP,
+//! the direct GET, the retry policy, errors, listing, object operations), `backup`, `restore`;
+//! at the top the SDK adapter, object metadata, checksums, job statistics and the runtimes.
 
 mod backup;
 mod checksum;
