@@ -18,6 +18,7 @@
 #                      Next Pool that VirtualFull jobs write to (default 2)
 #   DUMP_SLOTS         virtual tape slots         (default 8)
 #   DUMP_FD_DEBUG      file daemon debug level    (default 0; 200 logs every plugin call)
+#   DUMP_DIR_DEBUG     director debug level       (default 0; 2300 shows its job queue)
 #   DUMP_JOB_TIMEOUT   seconds run-job.sh waits for a job (default 300)
 
 STACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

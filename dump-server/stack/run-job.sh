@@ -6,7 +6,8 @@
 # 3 not queued, 4 timed out; with DUMP_FAIL_ON_WARNINGS=1 also 5 for T with JobErrors > 0.
 #
 #   run-job.sh backup   JOB [Full|Incremental|Differential|VirtualFull]
-#   run-job.sh queue    JOB [LEVEL]                 only queue it: prints "JOBID=n" at once
+#   run-job.sh queue    LEVEL JOB [JOB...]          only queue them, in one bconsole session
+#                                                   (they start together): "JOBID=n" each
 #   run-job.sh wait     JOBID                       wait for a queued job, report as backup
 #   run-job.sh restore  BACKUP_JOBID|last [WHERE]   everything that backup job's state holds
 #                                                   (see restore.sh for a selection)
@@ -26,9 +27,18 @@ backup)
 	cmd="run job=$1 level=${2:-Full} yes"
 	;;
 queue)
-	[[ $# -ge 1 ]] || usage
-	jobid=$(queue_job "run job=$1 level=${2:-Full} yes") || exit 3
-	echo "JOBID=$jobid"
+	[[ $# -ge 2 ]] || usage
+	level=$1
+	shift
+	cmds=()
+	for j in "$@"; do cmds+=("run job=$j level=$level yes"); done
+	out=$(printf '%s\n' "${cmds[@]}" quit | bcon 120) || true
+	ids=$(sed -n 's/.*Job queued\. JobId=\([0-9][0-9]*\).*/\1/p' <<<"$out")
+	if [[ $(wc -w <<<"$ids") -ne $# ]]; then
+		echo "$out" >&2
+		die "queued $(wc -w <<<"$ids") of $# jobs (bconsole session above)"
+	fi
+	for id in $ids; do echo "JOBID=$id"; done
 	exit 0
 	;;
 wait)

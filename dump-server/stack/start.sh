@@ -80,7 +80,9 @@ start_one sd /usr/sbin/bacula-sd "$ETC/bacula-sd.conf" "$DUMP_SD_PORT"
 for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
 	start_one "$(fd_key "$n")" /usr/sbin/bacula-fd "$(fd_conf "$n")" "$(fd_port "$n")" "${fd_args[@]}"
 done
-start_one dir /usr/sbin/bacula-dir "$ETC/bacula-dir.conf" "$DUMP_DIR_PORT"
+dir_args=()
+if [[ ${DUMP_DIR_DEBUG:-0} != 0 ]]; then dir_args=(-d "$DUMP_DIR_DEBUG" -dt); fi
+start_one dir /usr/sbin/bacula-dir "$ETC/bacula-dir.conf" "$DUMP_DIR_PORT" "${dir_args[@]}"
 
 # Watchdog (optional): stop the stack when process DUMP_WATCH_PID ends.
 if [[ -n ${DUMP_WATCH_PID:-} ]]; then

@@ -291,21 +291,25 @@ impl BaculaStack {
         self.job_result(out)
     }
 
-    /// Queues backup job `job` at `level` and returns its JobId at once (no waiting): several
-    /// queued one after the other run at the same time, as far as the Maximum Concurrent Jobs
-    /// of director, clients and storage allow. [`wait`](Self::wait) for each.
-    pub fn queue(&self, job: &str, level: &str) -> u32 {
-        let out = self.run("run-job.sh", &["queue", job, level], &[]);
+    /// Queues backup jobs `jobs` at `level`, all in one bconsole session, and returns their
+    /// JobIds at once (no waiting): they run at the same time, as far as the Maximum Concurrent
+    /// Jobs of director, clients and storage allow. [`wait`](Self::wait) for each.
+    pub fn queue(&self, jobs: &[&str], level: &str) -> Vec<u32> {
+        let mut args = vec!["queue", level];
+        args.extend_from_slice(jobs);
+        let out = self.run("run-job.sh", &args, &[]);
         let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .find_map(|l| l.strip_prefix("JOBID=")?.trim().parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "run-job.sh queue {job} {level}: no JobId: {}\n{}",
-                    describe(&out),
-                    self.daemon_logs()
-                )
-            })
+        let ids: Vec<u32> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("JOBID=")?.trim().parse().ok())
+            .collect();
+        assert!(
+            out.status.success() && ids.len() == jobs.len(),
+            "run-job.sh queue {level} {jobs:?}: {}\n{}",
+            describe(&out),
+            self.daemon_logs()
+        );
+        ids
     }
 
     /// Waits for a queued job (at most the job timeout) and reports it as [`backup`](Self::backup).
