@@ -14,7 +14,9 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ ${1:-} == --reset ]]; then
-	for d in dir sd fd; do
+	for f in "$RUN"/*.pid; do
+		[[ -e $f ]] || continue
+		d=$(basename "$f" .pid)
 		pid_of "$d" >/dev/null && die "the $d daemon still runs (pid $(pid_of "$d")); run stop.sh first"
 	done
 	rm -rf "$VAR" "$TAPES" "$PLUGINS" "$ETC/jobs" "$ETC/jobs.conf"
@@ -22,8 +24,31 @@ elif [[ $# -gt 0 ]]; then
 	die "usage: configure.sh [--reset]"
 fi
 
-mkdir -p "$ETC/jobs" "$RUN" "$LOG" "$VAR/dir" "$VAR/sd" "$VAR/fd" "$VAR/spool" "$VAR/restore" \
+mkdir -p "$ETC/jobs" "$RUN" "$LOG" "$VAR/dir" "$VAR/sd" "$VAR/spool" "$VAR/restore" \
 	"$TAPES" "$PLUGINS"
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do mkdir -p "$(fd_workdir "$n")"; done
+((DUMP_VFULL_SLOTS >= 1 && DUMP_VFULL_SLOTS < DUMP_SLOTS)) ||
+	die "DUMP_VFULL_SLOTS ($DUMP_VFULL_SLOTS) must be at least 1 and less than DUMP_SLOTS ($DUMP_SLOTS)"
+
+# The director's Client resources, one per file daemon (dump server).
+clients=""
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
+	clients+="
+Client {
+  Name = $(fd_name "$n")
+  Address = $DUMP_ADDR
+  FDPort = $(fd_port "$n")
+  Catalog = MyCatalog
+  Password = \"$PW_FD\"
+  File Retention = 60 days
+  Job Retention = 6 months
+  AutoPrune = no
+  # Shard jobs of several buckets (or of one bucket) run at once in one dump server: each job
+  # has its own plugin context and memory budget (docs/scale-out.md).
+  Maximum Concurrent Jobs = 10
+}
+"
+done
 chmod 700 "$DUMP_HOME" "$ETC"
 
 # ------------------------------------------------------------------------------- director
@@ -36,7 +61,9 @@ Director {
   QueryFile = "/etc/bacula/scripts/query.sql"
   WorkingDirectory = "$VAR/dir"
   PidDirectory = "$RUN"
-  Maximum Concurrent Jobs = 4
+  # Jobs of all clients run at once (docs/scale-out.md): the director, each Client and the
+  # Storage below all allow it; data spooling keeps the tape stream whole.
+  Maximum Concurrent Jobs = 20
   Password = "$PW_CONSOLE"
   Messages = Daemon
 }
@@ -47,19 +74,10 @@ Catalog {
   dbname = "bacula"; dbuser = ""; dbpassword = ""
 }
 
-Client {
-  Name = $FD_NAME
-  Address = $DUMP_ADDR
-  FDPort = $DUMP_FD_PORT
-  Catalog = MyCatalog
-  Password = "$PW_FD"
-  File Retention = 60 days
-  Job Retention = 6 months
-  AutoPrune = no
-  Maximum Concurrent Jobs = 4
-}
-
-# The virtual tape library: an autochanger of $DUMP_SLOTS file "tapes" (see bacula-sd.conf).
+$clients
+# The virtual tape library: an autochanger of $DUMP_SLOTS file "tapes" and two drives (see
+# bacula-sd.conf). Concurrent jobs share a drive (each spools, one despools at a time); a
+# VirtualFull reads in one drive and writes in the other.
 Storage {
   Name = VChanger
   Address = $DUMP_ADDR
@@ -68,12 +86,26 @@ Storage {
   Device = VChanger
   Media Type = VTape
   Autochanger = yes
-  Maximum Concurrent Jobs = 1
+  Maximum Concurrent Jobs = 20
 }
 
-# Tapes labelled VT0001.. by start.sh (label ... barcodes).
+# Tapes labelled VT0001.. by start.sh (label ... barcodes); the last DUMP_VFULL_SLOTS of them go
+# to pool VFull.
 Pool {
   Name = VTapes
+  Pool Type = Backup
+  Storage = VChanger
+  Recycle = yes
+  AutoPrune = yes
+  Volume Retention = 365 days
+  Maximum Volume Bytes = 2G
+  # Level=VirtualFull consolidates the Full and Incrementals of a job (read from this pool) into
+  # a new Full written to the Next Pool, without the client: incremental forever.
+  Next Pool = VFull
+}
+
+Pool {
+  Name = VFull
   Pool Type = Backup
   Storage = VChanger
   Recycle = yes
@@ -155,7 +187,7 @@ Storage {
   SDPort = $DUMP_SD_PORT
   WorkingDirectory = "$VAR/sd"
   Pid Directory = "$RUN"
-  Maximum Concurrent Jobs = 10
+  Maximum Concurrent Jobs = 20
 }
 
 Director {
@@ -164,30 +196,41 @@ Director {
 }
 
 # A tape library made of files: Debian's disk-changer script moves "tapes" (tapes/slotN)
-# into the drive (tapes/drive0 becomes a link to the loaded slot).
+# into a drive (tapes/driveN becomes a link to the loaded slot).
+# Two drives: concurrent backups share one (Prefer Mounted Volumes), a VirtualFull reads from a
+# tape in one and writes the new Full to a tape of the Next Pool in the other.
 Autochanger {
   Name = VChanger
-  Device = VDrive-0
+  Device = VDrive-0, VDrive-1
   Changer Command = "/etc/bacula/scripts/disk-changer %c %o %S %a %d"
   Changer Device = "$ETC/disk-changer.conf"
 }
+CONF
+for drive in 0 1; do
+	cat >>"$ETC/bacula-sd.conf" <<CONF
 
 Device {
-  Name = VDrive-0
+  Name = VDrive-$drive
   Device Type = File
   Media Type = VTape
-  Archive Device = "$TAPES/drive0"
+  Archive Device = "$TAPES/drive$drive"
   Autochanger = yes
-  Drive Index = 0
+  Drive Index = $drive
   AutomaticMount = yes
   AlwaysOpen = yes
   RemovableMedia = yes
   Random Access = yes
+  # Jobs at once on this drive: each spools its data, and the spools are written to tape one
+  # after the other.
+  Maximum Concurrent Jobs = 10
   # Data spooling, as in front of a real tape drive: jobs write to the spool first and the
   # spool is written to tape in one stream.
   Spool Directory = "$VAR/spool"
   Maximum Spool Size = 1G
 }
+CONF
+done
+cat >>"$ETC/bacula-sd.conf" <<CONF
 
 Messages {
   Name = Standard
@@ -195,14 +238,15 @@ Messages {
 }
 CONF
 
-# ---------------------------------------------------------------------------- file daemon
-cat >"$ETC/bacula-fd.conf" <<CONF
-# Written by dump-server/stack/configure.sh: the local dump server's file daemon.
+# --------------------------------------------------------------------------- file daemons
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
+	cat >"$(fd_conf "$n")" <<CONF
+# Written by dump-server/stack/configure.sh: file daemon $n of the local dump server.
 FileDaemon {
-  Name = $FD_NAME
+  Name = $(fd_name "$n")
   FDAddress = $DUMP_ADDR
-  FDport = $DUMP_FD_PORT
-  WorkingDirectory = "$VAR/fd"
+  FDport = $(fd_port "$n")
+  WorkingDirectory = "$(fd_workdir "$n")"
   Pid Directory = "$RUN"
   Maximum Concurrent Jobs = 10
   # The fd loads every *-fd.so here; "Plugin = s3:..." in a FileSet goes to s3-fd.so.
@@ -219,6 +263,14 @@ Messages {
   director = $DIR_NAME = all, !skipped, !restored
 }
 CONF
+done
+# Fewer file daemons than before: their configs go.
+for f in "$ETC"/bacula-fd-*.conf; do
+	[[ -e $f ]] || continue
+	n=${f##*/bacula-fd-}
+	n=${n%.conf}
+	if [[ ! $n =~ ^[0-9]+$ ]] || ((n > DUMP_FD_COUNT)); then rm -f "$f"; fi
+done
 
 # -------------------------------------------------------------------------------- console
 cat >"$ETC/bconsole.conf" <<CONF
@@ -234,7 +286,7 @@ CONF
 # ------------------------------------------------------------------ virtual tape library
 cat >"$ETC/disk-changer.conf" <<CONF
 maxslot=$DUMP_SLOTS
-maxdrive=0
+maxdrive=1
 CONF
 if [[ ! -f $TAPES/barcodes ]]; then
 	for ((s = 1; s <= DUMP_SLOTS; s++)); do
@@ -258,6 +310,10 @@ fi
 # ------------------------------------------------------------------------------- checking
 /usr/sbin/bacula-dir -t -c "$ETC/bacula-dir.conf"
 /usr/sbin/bacula-sd -t -c "$ETC/bacula-sd.conf"
-/usr/sbin/bacula-fd -t -c "$ETC/bacula-fd.conf"
-echo "configure.sh: configuration in $ETC (director :$DUMP_DIR_PORT, fd :$DUMP_FD_PORT," \
-	"sd :$DUMP_SD_PORT), catalog $CATALOG" >&2
+fds=""
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
+	/usr/sbin/bacula-fd -t -c "$(fd_conf "$n")"
+	fds+=" $(fd_name "$n") :$(fd_port "$n")"
+done
+echo "configure.sh: configuration in $ETC (director :$DUMP_DIR_PORT, sd :$DUMP_SD_PORT," \
+	"file daemons$fds), catalog $CATALOG" >&2

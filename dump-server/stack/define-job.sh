@@ -3,8 +3,11 @@
 # Include has the given Plugin line, and a Job "<JOB>" using it (to the virtual tape library,
 # with data spooling). If the director runs, it is reloaded and the job checked.
 #
-#   define-job.sh JOB 'PLUGIN STRING' [--accurate]
+#   define-job.sh JOB 'PLUGIN STRING' [--accurate] [--client NAME]
 #   define-job.sh --remove JOB
+#
+# --client: the file daemon (dump server) that runs the job (default dump-fd; dump-fd-2, ...
+# when the stack has several, DUMP_FD_COUNT).
 #
 # e.g. define-job.sh backup-photos \
 #        's3:bucket=photos:endpoint=http://127.0.0.1:18480:credentials_file=/root/.s3creds:profile=rgw'
@@ -20,15 +23,26 @@ if [[ ${1:-} == --remove ]]; then
 	valid_name "${2:?usage: define-job.sh --remove JOB}"
 	rm -f "$ETC/jobs/$2.conf"
 else
-	job=${1:?usage: define-job.sh JOB 'PLUGIN STRING' [--accurate]}
-	plugin=${2:?usage: define-job.sh JOB 'PLUGIN STRING' [--accurate]}
+	job=${1:?usage: define-job.sh JOB 'PLUGIN STRING' [--accurate] [--client NAME]}
+	plugin=${2:?usage: define-job.sh JOB 'PLUGIN STRING' [--accurate] [--client NAME]}
 	valid_name "$job"
+	shift 2
 	accurate=no
-	case ${3:-} in
-	--accurate) accurate=yes ;;
-	"") ;;
-	*) die "unknown argument '$3'" ;;
-	esac
+	client=$FD_NAME
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--accurate) accurate=yes ;;
+		--client)
+			client=${2:?--client needs a Client name}
+			shift
+			;;
+		*) die "unknown argument '$1'" ;;
+		esac
+		shift
+	done
+	known=false
+	for ((n = 1; n <= DUMP_FD_COUNT; n++)); do [[ $client == "$(fd_name "$n")" ]] && known=true; done
+	$known || die "no Client '$client' in this stack (DUMP_FD_COUNT=$DUMP_FD_COUNT)"
 	# In a quoted config string, \ and " need a backslash (so the plugin's own "\:" escape is
 	# written "\\:" here).
 	quoted=${plugin//\\/\\\\}
@@ -51,6 +65,7 @@ Job {
   Name = "$job"
   JobDefs = S3Job
   FileSet = "$job-set"
+  Client = "$client"
   Accurate = $accurate
 }
 CONF
@@ -74,4 +89,4 @@ if pid_of dir >/dev/null; then
 	fi
 fi
 names=$(find "$ETC/jobs" -maxdepth 1 -name '*.conf' -printf '%f\n' | sed 's/\.conf$//' | sort | tr '\n' ' ')
-echo "define-job.sh: ${job:+job $job (accurate: $accurate) }written; jobs: $names" >&2
+echo "define-job.sh: ${job:+job $job (client $client, accurate: $accurate) }written; jobs: $names" >&2

@@ -2,17 +2,23 @@
 # Settings and helpers shared by the dump-server stack scripts (sourced, not run).
 #
 # One "stack" = a Bacula 9.6 director (SQLite catalog), storage daemon (virtual tape autochanger
-# of files, data spooling) and file daemon (with our s3-fd.so), all on 127.0.0.1, all state in
-# $DUMP_HOME. Several stacks can live side by side: give each its own DUMP_HOME and ports (the
+# of files with two drives, data spooling) and one or more file daemons (each with our s3-fd.so:
+# one dump server per Client), all on 127.0.0.1, all state in $DUMP_HOME. Several stacks can live side by side: give each its own DUMP_HOME and ports (the
 # demo uses the defaults; the e2e tests use .state/bacula-e2e and other ports).
 #
 # Environment (all optional):
 #   DUMP_HOME          state directory            (default <repo>/.state/dump-server)
 #   DUMP_DIR_PORT      director port              (default 19101)
-#   DUMP_FD_PORT       file daemon port           (default 19102)
+#   DUMP_FD_PORT       (first) file daemon port   (default 19102)
 #   DUMP_SD_PORT       storage daemon port        (default 19103)
+#   DUMP_FD_COUNT      file daemons (Clients)     (default 1): dump-fd on DUMP_FD_PORT, then
+#                      dump-fd-2, dump-fd-3, ... on DUMP_EXTRA_FD_PORT, +1, ...
+#   DUMP_EXTRA_FD_PORT port of dump-fd-2          (default DUMP_SD_PORT + 1)
+#   DUMP_VFULL_SLOTS   of the slots, how many (the last ones) hold the tapes of pool VFull, the
+#                      Next Pool that VirtualFull jobs write to (default 2)
 #   DUMP_SLOTS         virtual tape slots         (default 8)
 #   DUMP_FD_DEBUG      file daemon debug level    (default 0; 200 logs every plugin call)
+#   DUMP_DIR_DEBUG     director debug level       (default 0; 2300 shows its job queue)
 #   DUMP_JOB_TIMEOUT   seconds run-job.sh waits for a job (default 300)
 #   DUMP_PLUGIN_DIR    the fd's Plugin Directory when the plugin is installed, e.g. /usr/lib/bacula
 #                      (package bacula-s3-fd-plugin): start.sh then loads the s3-fd.so there and
@@ -25,6 +31,9 @@ DUMP_DIR_PORT=${DUMP_DIR_PORT:-19101}
 DUMP_FD_PORT=${DUMP_FD_PORT:-19102}
 DUMP_SD_PORT=${DUMP_SD_PORT:-19103}
 DUMP_SLOTS=${DUMP_SLOTS:-8}
+DUMP_FD_COUNT=${DUMP_FD_COUNT:-1}
+DUMP_EXTRA_FD_PORT=${DUMP_EXTRA_FD_PORT:-$((DUMP_SD_PORT + 1))}
+DUMP_VFULL_SLOTS=${DUMP_VFULL_SLOTS:-2}
 DUMP_FD_DEBUG=${DUMP_FD_DEBUG:-0}
 DUMP_JOB_TIMEOUT=${DUMP_JOB_TIMEOUT:-300}
 DUMP_ADDR=127.0.0.1
@@ -42,6 +51,15 @@ CATALOG=$VAR/dir/bacula.db
 DIR_NAME=dump-dir
 FD_NAME=dump-fd
 SD_NAME=dump-sd
+
+# File daemon N (1..DUMP_FD_COUNT): its Client name, port, pid name (var/run/<key>.pid, log
+# var/log/<key>.out), config file and working directory. Number 1 keeps the names of a
+# one-client stack (dump-fd, fd, bacula-fd.conf, var/fd).
+fd_name() { if (($1 == 1)); then echo "$FD_NAME"; else echo "$FD_NAME-$1"; fi; }
+fd_port() { if (($1 == 1)); then echo "$DUMP_FD_PORT"; else echo $((DUMP_EXTRA_FD_PORT + $1 - 2)); fi; }
+fd_key() { if (($1 == 1)); then echo fd; else echo "fd-$1"; fi; }
+fd_conf() { echo "$ETC/bacula-$(fd_key "$1").conf"; }
+fd_workdir() { echo "$VAR/$(fd_key "$1")"; }
 
 # Loopback-only, test-only secrets.
 PW_CONSOLE=dump-console-secret
@@ -74,7 +92,7 @@ wait_port() {
 	return 1
 }
 
-# pid_of NAME: the pid recorded for daemon NAME (dir, sd, fd) if it is alive.
+# pid_of NAME: the pid recorded for daemon NAME (dir, sd, fd, fd-2, ...) if it is alive.
 pid_of() {
 	local f=$RUN/$1.pid p
 	[[ -f $f ]] || return 1

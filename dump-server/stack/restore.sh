@@ -2,11 +2,13 @@
 # Restore from the local dump server, choosing what through bconsole's restore tree, without a
 # terminal: the commands of the tree (cd, mark, done) are fed on stdin.
 #
-#   restore.sh BACKUP_JOBID|last WHERE [PATH...]
+#   restore.sh BACKUP_JOBID[,BACKUP_JOBID...]|last WHERE [PATH...]
 #
 #   BACKUP_JOBID  the state to restore is that of this backup job: for an Incremental or
 #                 Differential the whole chain (Full + ... + it) is used (.bvfs_get_jobids), so
 #                 every object is restored as it was at that job. "last": the newest good backup.
+#                 Several, comma-separated (e.g. the shard jobs of a bucket, of several
+#                 Clients): the union of their chains, in one restore.
 #   WHERE         local directory; the plugin writes WHERE/<bucket>/<escaped key>. "/" means
 #                 back into the original bucket; "s3:bucket=OTHER[:prefix=P]…" (Bacula has no
 #                 restore-time Plugin Options) means into S3 with those options.
@@ -16,6 +18,7 @@
 #
 # Waits for the job like run-job.sh (DUMP_JOB_TIMEOUT) and prints its log and the line
 #   JOBID=n STATUS=c LEVEL=l FILES=n BYTES=n ERRORS=n
+# DUMP_RESTORE_CLIENT: the file daemon that writes the restore (default dump-fd).
 # Exit status as run-job.sh: 0 JobStatus T, 1 other status, 2 usage, 3 not queued or nothing
 # selected, 4 timeout.
 #
@@ -35,15 +38,21 @@ if [[ $src == last ]]; then
 	src=$(sql "SELECT MAX(JobId) FROM Job WHERE Type='B' AND JobStatus='T';")
 	[[ -n $src ]] || die "no successful backup job in the catalog"
 fi
-[[ $src =~ ^[0-9]+$ ]] || die "'$src' is not a JobId"
+[[ $src =~ ^[0-9]+(,[0-9]+)*$ ]] || die "'$src' is not a JobId (or a list of them)"
 
-# The jobs whose files make up the state of backup $src (Full, Differential, Incrementals).
-jobids=$(printf '.bvfs_get_jobids jobid=%s\nquit\n' "$src" | bcon 60 |
-	grep -E '^[0-9]+(,[0-9]+)*$' | tail -1) || true
-[[ -n $jobids ]] || die "the director knows no backup chain for JobId $src"
+# The jobs whose files make up the state of each backup in $src (Full, Differential,
+# Incrementals), together.
+jobids=""
+for one in ${src//,/ }; do
+	chain=$(printf '.bvfs_get_jobids jobid=%s\nquit\n' "$one" | bcon 60 |
+		grep -E '^[0-9]+(,[0-9]+)*$' | tail -1) || true
+	[[ -n $chain ]] || die "the director knows no backup chain for JobId $one"
+	jobids+=${jobids:+,}$chain
+done
+client=${DUMP_RESTORE_CLIENT:-$FD_NAME}
 
 # The tree session: one command per line.
-cmds=("restore jobid=$jobids client=$FD_NAME restorejob=RestoreFiles where=\"$where\" yes")
+cmds=("restore jobid=$jobids client=$client restorejob=RestoreFiles where=\"$where\" yes")
 if [[ $# -eq 0 ]]; then
 	cmds+=("mark *")
 else

@@ -5,7 +5,10 @@
 # Exit status: 0 if the job ended with JobStatus T, 1 if it ended otherwise, 2 usage,
 # 3 not queued, 4 timed out; with DUMP_FAIL_ON_WARNINGS=1 also 5 for T with JobErrors > 0.
 #
-#   run-job.sh backup   JOB [Full|Incremental|Differential]
+#   run-job.sh backup   JOB [Full|Incremental|Differential|VirtualFull]
+#   run-job.sh queue    LEVEL JOB [JOB...]          only queue them, in one bconsole session
+#                                                   (they start together): "JOBID=n" each
+#   run-job.sh wait     JOBID                       wait for a queued job, report as backup
 #   run-job.sh restore  BACKUP_JOBID|last [WHERE]   everything that backup job's state holds
 #                                                   (see restore.sh for a selection)
 #   run-job.sh estimate JOB [LEVEL]                 names and sizes, no data (no job is run)
@@ -14,7 +17,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { sed -n '2,14p' "$0" >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
 mode=${1:-}
 [[ $# -ge 1 ]] && shift
 
@@ -22,6 +25,26 @@ case $mode in
 backup)
 	[[ $# -ge 1 ]] || usage
 	cmd="run job=$1 level=${2:-Full} yes"
+	;;
+queue)
+	[[ $# -ge 2 ]] || usage
+	level=$1
+	shift
+	cmds=()
+	for j in "$@"; do cmds+=("run job=$j level=$level yes"); done
+	out=$(printf '%s\n' "${cmds[@]}" quit | bcon 120) || true
+	ids=$(sed -n 's/.*Job queued\. JobId=\([0-9][0-9]*\).*/\1/p' <<<"$out")
+	if [[ $(wc -w <<<"$ids") -ne $# ]]; then
+		echo "$out" >&2
+		die "queued $(wc -w <<<"$ids") of $# jobs (bconsole session above)"
+	fi
+	for id in $ids; do echo "JOBID=$id"; done
+	exit 0
+	;;
+wait)
+	[[ ${1:-} =~ ^[0-9]+$ ]] || usage
+	jobid=$1
+	cmd="(queued JobId $jobid)"
 	;;
 restore)
 	exec "$STACK_DIR/restore.sh" "${1:-last}" "${2:-$VAR/restore}"
@@ -42,8 +65,10 @@ raw)
 *) usage ;;
 esac
 
-jobid=$(queue_job "$cmd") || exit 3
-echo "run-job.sh: '$cmd' -> JobId $jobid" >&2
+if [[ $mode != wait ]]; then
+	jobid=$(queue_job "$cmd") || exit 3
+	echo "run-job.sh: '$cmd' -> JobId $jobid" >&2
+fi
 wait_job "$jobid" || { report_job "$jobid" || true; exit 4; }
 summary=$(report_job "$jobid")
 echo "$summary"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local dump server: storage daemon, file daemon (with s3-fd.so), director, each in
+# Start the local dump server: storage daemon, file daemons (DUMP_FD_COUNT of them, each with
+# s3-fd.so), director, each in
 # the foreground mode (-f) of its binary, in the background of this script, logging to
 # var/log/<daemon>.out. Writes the configuration first if there is none. Labels the virtual
 # tapes on first start. Idempotent: daemons that already run are left alone.
@@ -7,7 +8,8 @@
 #   DUMP_PLUGIN=/path/libs3_fd_bacula.so start.sh
 #
 # DUMP_PLUGIN is copied as a real file (the fd skips symlinks) named s3-fd.so into the Plugin
-# Directory; if it changed while the fd runs, the fd is restarted to load the new one.
+# Directory (shared by the file daemons); if it changed while they run, they are restarted to
+# load the new one.
 # Default: <repo>/target/release/libs3_fd_bacula.so.
 # DUMP_PLUGIN_DIR=/usr/lib/bacula: the fd loads the installed s3-fd.so there instead (package
 # bacula-s3-fd-plugin); nothing is copied and DUMP_PLUGIN is not used.
@@ -74,16 +76,23 @@ start_one() { # NAME BINARY CONFIG PORT [ARGS...]
 	echo "start.sh: $name up (pid $pid, 127.0.0.1:$port)" >&2
 }
 
-if $plugin_changed && pid_of fd >/dev/null; then
-	echo "start.sh: s3-fd.so changed; restarting the file daemon" >&2
-	stop_one fd
-fi
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
+	[[ -f $(fd_conf "$n") ]] || "$STACK_DIR/configure.sh"
+	if $plugin_changed && pid_of "$(fd_key "$n")" >/dev/null; then
+		echo "start.sh: s3-fd.so changed; restarting file daemon $(fd_name "$n")" >&2
+		stop_one "$(fd_key "$n")"
+	fi
+done
 
 fd_args=()
 if [[ $DUMP_FD_DEBUG != 0 ]]; then fd_args=(-d "$DUMP_FD_DEBUG" -dt); fi
 start_one sd /usr/sbin/bacula-sd "$ETC/bacula-sd.conf" "$DUMP_SD_PORT"
-start_one fd /usr/sbin/bacula-fd "$ETC/bacula-fd.conf" "$DUMP_FD_PORT" "${fd_args[@]}"
-start_one dir /usr/sbin/bacula-dir "$ETC/bacula-dir.conf" "$DUMP_DIR_PORT"
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
+	start_one "$(fd_key "$n")" /usr/sbin/bacula-fd "$(fd_conf "$n")" "$(fd_port "$n")" "${fd_args[@]}"
+done
+dir_args=()
+if [[ ${DUMP_DIR_DEBUG:-0} != 0 ]]; then dir_args=(-d "$DUMP_DIR_DEBUG" -dt); fi
+start_one dir /usr/sbin/bacula-dir "$ETC/bacula-dir.conf" "$DUMP_DIR_PORT" "${dir_args[@]}"
 
 # Watchdog (optional): stop the stack when process DUMP_WATCH_PID ends.
 if [[ -n ${DUMP_WATCH_PID:-} ]]; then
@@ -97,25 +106,33 @@ if [[ -n ${DUMP_WATCH_PID:-} ]]; then
 	echo $! >"$RUN/watch.pid"
 fi
 
-# Label the virtual tapes once: barcodes VT0001.. in slots 1..N go to pool VTapes.
-if [[ ! -f $VAR/dir/.tapes-labelled ]]; then
-	last=$(printf 'VT%04d' "$DUMP_SLOTS")
-	out=$(printf 'label storage=VChanger pool=VTapes barcodes slots=1-%d drive=0 yes\nyes\nquit\n' \
-		"$DUMP_SLOTS" | bcon 300) || true
+# Label the virtual tapes once: barcodes VT0001.. in slots 1..N-DUMP_VFULL_SLOTS go to pool
+# VTapes, the last DUMP_VFULL_SLOTS to pool VFull (the Next Pool of VirtualFull jobs).
+label() { # POOL FIRST LAST
+	local last out
+	last=$(printf 'VT%04d' "$3")
+	out=$(printf 'label storage=VChanger pool=%s barcodes slots=%d-%d drive=0 yes\nyes\nquit\n' \
+		"$1" "$2" "$3" | bcon 300) || true
 	if grep -q "Volume \"$last\".*successfully created\|Volume \"$last\".*already exists" <<<"$out"; then
-		touch "$VAR/dir/.tapes-labelled"
-		echo "start.sh: virtual tapes VT0001-$last labelled into pool VTapes" >&2
+		echo "start.sh: virtual tapes $(printf 'VT%04d' "$2")-$last labelled into pool $1" >&2
 	else
 		echo "$out" | tail -n 30 >&2
-		die "labelling the virtual tapes failed (bconsole output above)"
+		die "labelling the virtual tapes of pool $1 failed (bconsole output above)"
 	fi
+}
+if [[ ! -f $VAR/dir/.tapes-labelled ]]; then
+	label VTapes 1 $((DUMP_SLOTS - DUMP_VFULL_SLOTS))
+	label VFull $((DUMP_SLOTS - DUMP_VFULL_SLOTS + 1)) "$DUMP_SLOTS"
+	touch "$VAR/dir/.tapes-labelled"
 fi
 
-# The fd must have loaded s3-fd.so: ask it.
-out=$(printf 'status client=%s\nquit\n' "$FD_NAME" | bcon 60) || true
-if ! grep -q 'Plugin:.*s3-fd\.so\|s3-fd\.so' <<<"$out"; then
-	echo "$out" | tail -n 20 >&2
-	tail -n 20 "$LOG/fd.out" >&2
-	die "the file daemon did not load s3-fd.so (status client and fd.out above)"
-fi
-echo "start.sh: file daemon loaded: $(grep -o 'Plugin: .*' <<<"$out" | head -1)" >&2
+# Every fd must have loaded s3-fd.so: ask each.
+for ((n = 1; n <= DUMP_FD_COUNT; n++)); do
+	out=$(printf 'status client=%s\nquit\n' "$(fd_name "$n")" | bcon 60) || true
+	if ! grep -q 'Plugin:.*s3-fd\.so\|s3-fd\.so' <<<"$out"; then
+		echo "$out" | tail -n 20 >&2
+		tail -n 20 "$LOG/$(fd_key "$n").out" >&2
+		die "file daemon $(fd_name "$n") did not load s3-fd.so (status client and its log above)"
+	fi
+	echo "start.sh: file daemon $(fd_name "$n") loaded: $(grep -o 'Plugin: .*' <<<"$out" | head -1)" >&2
+done

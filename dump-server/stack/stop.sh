@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the local dump server's daemons (and the watchdog), by the pids start.sh recorded:
+# Stop the local dump server's daemons (all file daemons too, and the watchdog), by the pids start.sh recorded:
 # SIGTERM to all of them at once (each takes 1-2 s to shut down), SIGKILL to any still there
 # after 10 s. Idempotent. State, catalog and tapes stay.
 set -euo pipefail
@@ -7,9 +7,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 declare -A pids=()
-for name in watch dir fd sd; do
-	f=$RUN/$name.pid
+# The watchdog and the director first, then the file daemons and the storage daemon.
+for f in "$RUN/watch.pid" "$RUN/dir.pid" "$RUN"/fd*.pid "$RUN/sd.pid"; do
 	[[ -f $f ]] || continue
+	name=$(basename "$f" .pid)
 	pid=$(cat "$f")
 	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true

@@ -1,11 +1,13 @@
 //! A real Bacula 9.6 dump server for end-to-end tests: Debian's director (SQLite catalog),
-//! storage daemon (virtual tape autochanger, data spooling) and file daemon with the built
-//! `s3-fd.so`, driven through `dump-server/stack/*.sh` and bconsole.
+//! storage daemon (virtual tape autochanger with two drives, data spooling, a Next Pool for
+//! VirtualFull) and [`CLIENTS`] file daemons (dump servers), each with the built `s3-fd.so`,
+//! driven through `dump-server/stack/*.sh` and bconsole.
 //!
 //! [`stack()`] starts it once per test process and hands out a guard that serializes the tests
 //! (they share the daemons): the first call installs Bacula if needed (`stack/install.sh`, apt),
 //! builds the plugin (the harness' `plugin_so`, same profile as the tests), resets the state in
-//! `<workspace>/.state/bacula-e2e` and starts the daemons on free loopback ports (from 19111 on).
+//! `<workspace>/.state/bacula-e2e` and starts the daemons on free loopback ports (from 19111 on:
+//! director, first fd, sd, then the other fds).
 //! A watchdog started with the daemons stops them once the test process is gone.
 //!
 //! Jobs run through `run-job.sh` / `restore.sh`, which wait with a timeout
@@ -24,8 +26,21 @@ use std::time::Instant;
 use crate::harness::{plugin_so, Flavour};
 use crate::servers::workspace_root;
 
-/// First port tried for the director (fd +1, sd +2).
+/// First port tried for the director (fd +1, sd +2, the other fds +3, +4, …).
 const BASE_PORT: u16 = 19111;
+
+/// File daemons (Clients) of the stack: `dump-fd`, `dump-fd-2`, `dump-fd-3`.
+pub const CLIENTS: usize = 3;
+
+/// The Client name of file daemon `n` (1..=[`CLIENTS`]).
+pub fn client_name(n: usize) -> String {
+    assert!((1..=CLIENTS).contains(&n), "no file daemon {n}");
+    if n == 1 {
+        "dump-fd".to_string()
+    } else {
+        format!("dump-fd-{n}")
+    }
+}
 
 /// The running stack of this test process.
 pub struct BaculaStack {
@@ -148,11 +163,14 @@ impl BaculaStack {
         };
         // Whatever an earlier run left behind (same pids files) goes first.
         stack.script("stop.sh", &[])?;
+        let ports = 2 + CLIENTS as u16;
         let mut base = BASE_PORT;
-        while !(port_free(base) && port_free(base + 1) && port_free(base + 2)) {
+        while !(base..base + ports).all(port_free) {
             base += 10;
             if base > BASE_PORT + 400 {
-                return Err("no three free loopback ports from 19111 on".into());
+                return Err(format!(
+                    "no {ports} free loopback ports in a row from 19111 on"
+                ));
             }
         }
         (stack.dir_port, stack.fd_port, stack.sd_port) = (base, base + 1, base + 2);
@@ -182,6 +200,7 @@ impl BaculaStack {
             .env("DUMP_DIR_PORT", self.dir_port.to_string())
             .env("DUMP_FD_PORT", self.fd_port.to_string())
             .env("DUMP_SD_PORT", self.sd_port.to_string())
+            .env("DUMP_FD_COUNT", CLIENTS.to_string())
             .env("DUMP_JOB_TIMEOUT", self.job_timeout.to_string())
             .stdin(Stdio::null());
         cmd
@@ -222,7 +241,12 @@ impl BaculaStack {
     /// Adds (or replaces) job `name` with FileSet `<name>-set` holding `Plugin = "<plugin>"`,
     /// and reloads the director.
     pub fn define_job(&self, name: &str, plugin: &str, accurate: bool) {
-        let mut args = vec![name, plugin];
+        self.define_job_on(name, plugin, accurate, &client_name(1));
+    }
+
+    /// As [`define_job`](Self::define_job), run by file daemon `client` ([`client_name`]).
+    pub fn define_job_on(&self, name: &str, plugin: &str, accurate: bool, client: &str) {
+        let mut args = vec![name, plugin, "--client", client];
         if accurate {
             args.push("--accurate");
         }
@@ -264,6 +288,69 @@ impl BaculaStack {
     /// Runs backup job `job` at `level` (Full, Incremental, Differential) and waits for it.
     pub fn backup(&self, job: &str, level: &str) -> JobResult {
         let out = self.run("run-job.sh", &["backup", job, level], &[]);
+        self.job_result(out)
+    }
+
+    /// Queues backup jobs `jobs` at `level`, all in one bconsole session, and returns their
+    /// JobIds at once (no waiting): they run at the same time, as far as the Maximum Concurrent
+    /// Jobs of director, clients and storage allow. [`wait`](Self::wait) for each.
+    pub fn queue(&self, jobs: &[&str], level: &str) -> Vec<u32> {
+        let mut args = vec!["queue", level];
+        args.extend_from_slice(jobs);
+        let out = self.run("run-job.sh", &args, &[]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ids: Vec<u32> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("JOBID=")?.trim().parse().ok())
+            .collect();
+        assert!(
+            out.status.success() && ids.len() == jobs.len(),
+            "run-job.sh queue {level} {jobs:?}: {}\n{}",
+            describe(&out),
+            self.daemon_logs()
+        );
+        ids
+    }
+
+    /// Waits for a queued job (at most the job timeout) and reports it as [`backup`](Self::backup).
+    pub fn wait(&self, jobid: u32) -> JobResult {
+        let id = jobid.to_string();
+        let out = self.run("run-job.sh", &["wait", &id], &[]);
+        self.job_result(out)
+    }
+
+    /// StartTime and EndTime of a finished job, in epoch seconds (the catalog keeps whole
+    /// seconds, local time of the director; both read the same way, so they compare).
+    pub fn job_times(&self, jobid: u32) -> (i64, i64) {
+        let row = self.sql(&format!(
+            "SELECT strftime('%s', StartTime), strftime('%s', EndTime) FROM Job WHERE JobId = {jobid};"
+        ));
+        let (a, b) = row
+            .trim()
+            .split_once('|')
+            .unwrap_or_else(|| panic!("no times for JobId {jobid}: {row:?}"));
+        (
+            a.parse().unwrap_or_else(|_| panic!("StartTime {a:?}")),
+            b.parse().unwrap_or_else(|_| panic!("EndTime {b:?}")),
+        )
+    }
+
+    /// Restores, in one restore job run by file daemon `client`, the union of the states of
+    /// the backups `jobids` (each with its Full/Diff/Incr chain; e.g. the shard jobs of one
+    /// bucket, of several clients) into `where_`; `paths` as for [`restore`](Self::restore).
+    pub fn restore_union(
+        &self,
+        jobids: &[u32],
+        where_: &Path,
+        paths: &[&str],
+        client: &str,
+    ) -> JobResult {
+        let ids: Vec<String> = jobids.iter().map(|j| j.to_string()).collect();
+        let ids = ids.join(",");
+        let w = where_.display().to_string();
+        let mut args = vec![ids.as_str(), w.as_str()];
+        args.extend_from_slice(paths);
+        let out = self.run("restore.sh", &args, &[("DUMP_RESTORE_CLIENT", client)]);
         self.job_result(out)
     }
 
@@ -326,7 +413,7 @@ impl BaculaStack {
             .collect()
     }
 
-    /// The pid of daemon `name` (dir, fd, sd) as start.sh recorded it, if it is alive.
+    /// The pid of daemon `name` (dir, fd, fd-2, fd-3, sd) as start.sh recorded it, if alive.
     pub fn daemon_pid(&self, name: &str) -> Option<i32> {
         let text =
             fs::read_to_string(self.home.join("var/run").join(format!("{name}.pid"))).ok()?;
@@ -338,7 +425,14 @@ impl BaculaStack {
     /// The last lines of every daemon log, for a failing test's output.
     pub fn daemon_logs(&self) -> String {
         let mut s = String::from("===== Bacula daemon logs (last 60 lines each) =====\n");
-        for f in ["dir.out", "sd.out", "fd.out", "bacula.log"] {
+        let mut files = vec![
+            "dir.out".to_string(),
+            "sd.out".to_string(),
+            "fd.out".to_string(),
+        ];
+        files.extend((2..=CLIENTS).map(|n| format!("fd-{n}.out")));
+        files.push("bacula.log".to_string());
+        for f in &files {
             let p = self.home.join("var/log").join(f);
             let text = fs::read_to_string(&p).unwrap_or_else(|e| format!("({e})\n"));
             let lines: Vec<&str> = text.lines().collect();
@@ -388,4 +482,56 @@ impl Drop for StackGuard {
             eprintln!("{}", self.stack.daemon_logs());
         }
     }
+}
+
+/// Every regular file below `dir`, by path.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The restore in `dir` holds exactly `expected` (objects of `bucket` by key), byte for byte,
+/// and nothing else.
+pub fn assert_restored(
+    dir: &Path,
+    bucket: &str,
+    expected: &std::collections::BTreeMap<String, Vec<u8>>,
+) {
+    use crate::scenario::{expected_name, restored_path};
+    let mut want = Vec::new();
+    for (key, bytes) in expected {
+        let path = restored_path(dir, &expected_name(bucket, key));
+        let got = fs::read(&path)
+            .unwrap_or_else(|e| panic!("object {key:?}: reading {}: {e}", path.display()));
+        assert!(
+            got == *bytes,
+            "object {key:?}: {} differs ({} bytes, expected {})",
+            path.display(),
+            got.len(),
+            bytes.len()
+        );
+        want.push(path);
+    }
+    want.sort();
+    assert_eq!(
+        files_below(dir),
+        want,
+        "the files restored into {}",
+        dir.display()
+    );
 }
