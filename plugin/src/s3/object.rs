@@ -95,6 +95,11 @@ impl ObjectHandle {
         }
     }
 
+    /// Where the job's credentials come from, for messages (never a key or secret).
+    pub fn credential_source(&self) -> &str {
+        &self.s3.credential_source
+    }
+
     /// `s3://bucket/key`, for messages.
     pub fn uri(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)

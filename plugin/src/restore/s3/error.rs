@@ -1,16 +1,19 @@
 //! Why an object could not be restored into its bucket: each text names the object.
 
 use crate::s3::errors::Failure;
+use crate::s3::object::ObjectHandle;
 
 /// A restore into S3 that failed; the object is not (or not completely) stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum UploadError {
-    /// A request failed under the retry policy.
-    #[error("cannot {action} {object}: {failure}")]
+    /// A request failed under the retry policy; a refusal names the credentials used.
+    #[error("cannot {action} {object}: {failure}{}", credentials_of(.failure, .credentials))]
     Request {
         action: Action,
         object: String,
         failure: Failure,
+        /// Where the job's credentials come from (never a key or secret).
+        credentials: String,
     },
     #[error("{object}: the backup holds more data than the recorded size of {size} bytes")]
     TooLong { object: String, size: i64 },
@@ -89,12 +92,22 @@ pub(crate) enum Action {
 
 impl Action {
     /// `map_err` of a request of `object` for this action.
-    pub fn on(self, object: String) -> impl FnOnce(Failure) -> UploadError {
+    pub fn on(self, object: &ObjectHandle) -> impl FnOnce(Failure) -> UploadError {
+        let (object, credentials) = (object.uri(), object.credential_source().to_string());
         move |failure| UploadError::Request {
             action: self,
             object,
             failure,
+            credentials,
         }
+    }
+}
+
+/// A refusal says whose credentials were refused.
+fn credentials_of(failure: &Failure, credentials: &str) -> String {
+    match failure {
+        Failure::Denied(_) => format!(" (credentials from {credentials})"),
+        _ => String::new(),
     }
 }
 
@@ -103,14 +116,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn texts_name_the_object_and_the_action_without_debug_prints() {
-        let e =
-            Action::Store.on("s3://b/k".into())(Failure::Denied("HTTP 403 AccessDenied".into()));
+    fn texts_name_the_object_the_action_and_refused_credentials_without_debug_prints() {
+        let request = |action, failure| UploadError::Request {
+            action,
+            object: "s3://b/k".into(),
+            failure,
+            credentials: "credentials_file /etc/c (profile p)".into(),
+        };
+        let e = request(
+            Action::Store,
+            Failure::Denied("HTTP 403 AccessDenied".into()),
+        );
         assert_eq!(
             e.to_string(),
-            "cannot store s3://b/k: access denied: HTTP 403 AccessDenied"
+            "cannot store s3://b/k: access denied: HTTP 403 AccessDenied (credentials from \
+             credentials_file /etc/c (profile p))"
         );
-        let e = Action::SetTags.on("s3://b/k".into())(Failure::Other("HTTP 500".into()));
+        let e = request(Action::SetTags, Failure::Other("HTTP 500".into()));
         assert_eq!(e.to_string(), "cannot set the tags of s3://b/k: HTTP 500");
     }
 }

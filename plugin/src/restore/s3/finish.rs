@@ -88,7 +88,7 @@ impl Upload {
             self.object
                 .put(data, &md5_b64, &self.meta, recorded.as_ref()),
         )
-        .map_err(Action::Store.on(self.what()))?;
+        .map_err(Action::Store.on(&self.object))?;
         let kms = output
             .server_side_encryption()
             .is_some_and(|s| s.as_str().starts_with("aws:kms"));
@@ -123,7 +123,7 @@ impl Upload {
         for part in parts {
             match block_on(part) {
                 Ok(Ok(p)) => completed.push(p),
-                Ok(Err(f)) => return Err(Action::Part.on(self.what())(f)),
+                Ok(Err(f)) => return Err(Action::Part.on(&self.object)(f)),
                 Err(e) => {
                     return Err(UploadError::PartLost {
                         object: self.what(),
@@ -137,7 +137,7 @@ impl Upload {
             self.object
                 .complete_multipart(&upload_id, completed, self.written),
         )
-        .map_err(Action::Complete.on(self.what()))?;
+        .map_err(Action::Complete.on(&self.object))?;
         self.multipart = None;
         let expected_etag = multipart_etag(&part_md5s);
         let etag = output.e_tag().unwrap_or_default().trim_matches('"');
@@ -176,7 +176,7 @@ impl Upload {
                 self.object
                     .copy_onto_itself(version, self.written, &headers_only),
             )
-            .map_err(Action::SetMetadata.on(self.what()))?
+            .map_err(Action::SetMetadata.on(&self.object))?
         } else {
             self.multipart_copy(version, &headers_only)?
         };
@@ -208,7 +208,7 @@ impl Upload {
         let fail = Action::SetMetadata;
         let source = object.copy_source(version);
         let upload_id =
-            block_on(object.create_multipart(Some(meta))).map_err(fail.on(self.what()))?;
+            block_on(object.create_multipart(Some(meta))).map_err(fail.on(&self.object))?;
         let part = part_size_for(self.written, self.part_size).max(1 << 30);
         let result = block_on(async {
             let mut parts = Vec::new();
@@ -238,11 +238,11 @@ impl Upload {
                 );
             }
         }
-        result.map_err(fail.on(self.what()))
+        result.map_err(fail.on(&self.object))
     }
 
     fn put_tags(&self, version: Option<&str>) -> Result<(), UploadError> {
         block_on(self.object.put_tags(version, &self.meta.tags))
-            .map_err(Action::SetTags.on(self.what()))
+            .map_err(Action::SetTags.on(&self.object))
     }
 }

@@ -92,7 +92,7 @@ impl Upload {
     /// Starts the multipart upload (without headers: they come after the data).
     fn begin_multipart(&mut self) -> Result<(), UploadError> {
         let upload_id =
-            block_on(self.object.create_multipart(None)).map_err(Action::Start.on(self.what()))?;
+            block_on(self.object.create_multipart(None)).map_err(Action::Start.on(&self.object))?;
         self.multipart = Some(Multipart {
             upload_id,
             part_size: self.part_size,
