@@ -62,8 +62,9 @@ pub struct Prepared {
     pub body: Option<PendingBody>,
 }
 
-/// A listing failure, ending the stream.
-#[derive(Debug, Clone)]
+/// A listing failure, ending the stream (its page's request failed under the retry policy).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("listing failed: {0}")]
 pub struct ListingFailed(pub Failure);
 
 pub struct Pipeline {

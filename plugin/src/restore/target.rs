@@ -69,18 +69,28 @@ pub fn recorded_name(file: &RestoreFile<'_>) -> Vec<u8> {
     }
 }
 
+/// Why a recorded name is not one of this plugin's `/bucket/key` names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("the name does not start with '/'")]
+    NoLeadingSlash,
+    #[error("the name has no bucket part")]
+    NoBucket,
+    #[error("the bucket name is not UTF-8")]
+    BucketNotUtf8,
+    #[error("{0}")]
+    Key(String),
+}
+
 /// `/bucket/key…` → (bucket, key).
-pub fn split_name(name: &[u8]) -> Result<(String, String), String> {
-    let rest = name
-        .strip_prefix(b"/")
-        .ok_or("the name does not start with '/'")?;
+pub fn split_name(name: &[u8]) -> Result<(String, String), NameError> {
+    let rest = name.strip_prefix(b"/").ok_or(NameError::NoLeadingSlash)?;
     let end = rest
         .iter()
         .position(|&b| b == b'/')
-        .ok_or("the name has no bucket part")?;
-    let bucket = std::str::from_utf8(&rest[..end])
-        .map_err(|_| "the bucket name is not UTF-8".to_string())?;
-    let key = name_to_key(bucket, name).map_err(|e| e.to_string())?;
+        .ok_or(NameError::NoBucket)?;
+    let bucket = std::str::from_utf8(&rest[..end]).map_err(|_| NameError::BucketNotUtf8)?;
+    let key = name_to_key(bucket, name).map_err(|e| NameError::Key(e.to_string()))?;
     Ok((bucket.to_string(), key))
 }
 
