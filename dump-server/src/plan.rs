@@ -198,11 +198,12 @@ fn always_incremental(
         incremental_at: pick(&args.ai_incremental_at, old.map(|o| &o.incremental_at)),
     };
     director_config::check_always_incremental(&ai).map_err(Failure::usage)?;
-    if storage.is_some() && ai.consolidated_storage.as_deref() == storage {
+    if ai.consolidated_storage.is_none() || ai.consolidated_storage.as_deref() == storage {
         eprintln!(
-            "note: both Pools of incremental forever use the Storage {}: consolidation reads \
-             and writes at once, so it needs two drives there",
-            storage.unwrap_or_default()
+            "note: both Pools of incremental forever use the same Storage ({}): consolidation \
+             reads and writes at once, so it needs two drives there (or give \
+             --ai-consolidated-storage)",
+            storage.unwrap_or("the Job's")
         );
     }
     Ok(Some(ai))
