@@ -337,6 +337,7 @@ pub fn render_ai_pools(
 pub fn render_consolidate(
     d: &DirectorSettings,
     a: &AlwaysIncremental,
+    fileset: &str,
 ) -> Result<(String, String), String> {
     let name = ai_job_name(d);
     let mut job = String::from(
@@ -346,7 +347,9 @@ pub fn render_consolidate(
     job.push_str(&format!("Job {{\n  Name = {}\n", quote(&name)?));
     job.push_str(&format!("  JobDefs = {}\n", quote(&d.jobdefs)?));
     job.push_str("  Type = Consolidate\n  Accurate = yes\n");
-    // Required directives of any Job, not used by a Consolidate Job.
+    // Directives a Job needs to run (`run` names its FileSet and Client), not used by a
+    // Consolidate Job: a shard's FileSet, the plan's Client.
+    job.push_str(&format!("  FileSet = {}\n", quote(fileset)?));
     let client = d.client.clone().or_else(|| {
         d.clients
             .first()
@@ -436,7 +439,8 @@ pub fn files(
             if let Some(a) = &d.always_incremental {
                 let (inc, cons) = render_ai_pools(d, a)?;
                 let (inc_name, cons_name) = ai_pools(a);
-                let (job, schedule) = render_consolidate(d, a)?;
+                let fileset = shards.first().map_or(d.job_prefix.as_str(), |s| s.name);
+                let (job, schedule) = render_consolidate(d, a, fileset)?;
                 for (dir, name, text) in [
                     ("pool", inc_name, inc),
                     ("pool", cons_name, cons),
@@ -744,8 +748,8 @@ mod tests {
         assert_eq!(
             body(2),
             "Job {\n  Name = \"s3-b-consolidate\"\n  JobDefs = \"s3\"\n  Type = Consolidate\n  \
-             Accurate = yes\n  Client = \"fd\"\n  Pool = \"AI-Incremental\"\n  \
-             Schedule = \"s3-b-consolidate\"\n  Storage = \"Lib\"\n}"
+             Accurate = yes\n  FileSet = \"s3-b-0001\"\n  Client = \"fd\"\n  \
+             Pool = \"AI-Incremental\"\n  Schedule = \"s3-b-consolidate\"\n  Storage = \"Lib\"\n}"
         );
         assert_eq!(
             body(3),
@@ -824,7 +828,7 @@ mod tests {
         // No --storage: the incremental Pool names none; 3 x 180 days > a year.
         assert!(!inc.contains("Storage") && inc.contains("Volume Retention = 540 days"));
         assert!(cons.contains("  Storage = \"Lib2\"\n"), "{cons}");
-        let (job, schedule) = render_consolidate(&d, a).unwrap();
+        let (job, schedule) = render_consolidate(&d, a, "s3-b-0001").unwrap();
         // The first of --clients stands in for the Client a Consolidate Job must name.
         assert!(job.contains("  Client = \"fd-a\"\n"), "{job}");
         assert!(

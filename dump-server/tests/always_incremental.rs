@@ -350,7 +350,8 @@ fn bareos_plan_writes_always_incremental_and_a_replan_keeps_or_drops_it() {
     let job = read(&consolidate);
     assert!(
         job.contains("  Type = Consolidate\n  Accurate = yes\n")
-            && job.contains(&format!("  Schedule = \"{prefix}-consolidate\"\n")),
+            && job.contains(&format!("  Schedule = \"{prefix}-consolidate\"\n"))
+            && job.contains(&format!("  FileSet = \"{prefix}-0001\"\n")),
         "{job}"
     );
     assert!(read(&extra[3]).contains("  Run = daily at 09:00\n"));
