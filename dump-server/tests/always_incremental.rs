@@ -120,6 +120,7 @@ fn bacula_dir_test(dir: &Path, shards: &str) -> (bool, String) {
          Messages {{\n  Name = Daemon\n  console = all\n}}\n\
          Client {{\n  Name = dump-fd\n  Address = 127.0.0.1\n  Password = \"x\"\n  Catalog = MyCatalog\n}}\n\
          Storage {{\n  Name = Lib\n  Address = 127.0.0.1\n  Password = \"x\"\n  Device = Drive1\n  Media Type = LTO\n}}\n\
+         Storage {{\n  Name = VChanger\n  Address = 127.0.0.1\n  Password = \"x\"\n  Device = Drive3\n  Media Type = VTape\n}}\n\
          Storage {{\n  Name = Lib2\n  Address = 127.0.0.1\n  Password = \"x\"\n  Device = Drive2\n  Media Type = LTO\n}}\n\
          Pool {{\n  Name = Default\n  Pool Type = Backup\n}}\n\
          JobDefs {{\n  Name = S3Job\n  Type = Backup\n  Level = Full\n  Client = dump-fd\n  \
@@ -405,5 +406,89 @@ fn bareos_plan_writes_always_incremental_and_a_replan_keeps_or_drops_it() {
         );
     }
     assert!(!read(&out.join("plan.toml")).contains("always_incremental"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The resource lines of a configuration text (comments and blank lines left out).
+fn directives(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .collect()
+}
+
+/// The commented examples in dump-server/bareos/always-incremental/ hold what plan writes
+/// (the same directives, in the same order), and the Bacula one passes `bacula-dir -t`.
+#[test]
+fn the_examples_are_what_plan_writes() {
+    let dir = scratch("examples");
+    let bucket = format!("ai-examples-{}", std::process::id());
+    let endpoint = moto_bucket(&bucket, &["x"]);
+    let plugin = plugin(&endpoint, &bucket, &dir);
+    let examples = repo_root().join("dump-server/bareos/always-incremental");
+    let out = dir.join("bareos");
+    let (code, stdout, stderr) = run(&[
+        "plan",
+        "--plugin",
+        &plugin,
+        "--out",
+        out.to_str().unwrap(),
+        "--jobdefs",
+        "s3",
+        "--job-prefix",
+        "s3-photos",
+        "--schedule",
+        "s3-incremental-nightly",
+        "--storage",
+        "s3-tape-library",
+        "--always-incremental",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    for file in [
+        "pool/AI-Incremental.conf",
+        "pool/AI-Consolidated.conf",
+        "job/s3-photos-consolidate.conf",
+        "schedule/s3-photos-consolidate.conf",
+        "job/s3-photos-0001.conf",
+    ] {
+        let example = read(&examples.join("bareos-dir.d").join(file));
+        let written = read(&out.join("bareos-dir.d").join(file));
+        assert_eq!(directives(&example), directives(&written), "{file}");
+    }
+
+    let out = dir.join("bacula");
+    let (code, stdout, stderr) = run(&[
+        "plan",
+        "--plugin",
+        &plugin,
+        "--out",
+        out.to_str().unwrap(),
+        "--dialect",
+        "bacula",
+        "--jobdefs",
+        "S3Job",
+        "--job-prefix",
+        "s3-photos",
+        "--storage",
+        "VChanger",
+        "--always-incremental",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let example = read(&examples.join("bacula/bacula-dir-always-incremental.conf"));
+    let written = read(&out.join("bacula-dir-shards.conf"));
+    // All but the FileSet's Plugin line (the example's endpoint is not moto's).
+    let without_plugin = |t: &str| -> Vec<String> {
+        directives(t)
+            .into_iter()
+            .filter(|l| !l.trim_start().starts_with("Plugin = "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(without_plugin(&example), without_plugin(&written));
+    if Path::new("/usr/sbin/bacula-dir").exists() {
+        let (ok, text) = bacula_dir_test(&dir, &example);
+        assert!(ok, "bacula-dir -t refused the example:\n{text}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
