@@ -11,7 +11,9 @@ use s3_plugin::s3::client::connect;
 use crate::director_config::{self, check_name, Dialect, ShardConfig, MARKER};
 use crate::exit::Failure;
 use crate::listing::list;
-use crate::plan_file::{DirectorSettings, PlanFile, PlanLimits, ShardEntry, FORMAT};
+use crate::plan_file::{
+    AlwaysIncremental, DirectorSettings, PlanFile, PlanLimits, ShardEntry, FORMAT,
+};
 use crate::plugin_string::BaseString;
 use crate::progress::Progress;
 use crate::shard_planner::{place, ClientShare, Limits, Origin, Planned, Planner, Range, ToPlace};
@@ -75,9 +77,136 @@ pub struct PlanArgs {
     /// FileSet compression (e.g. LZ4 for Bareos, GZIP for Bacula) [default: none]
     #[arg(long, value_name = "ALGO")]
     compression: Option<String>,
+    /// Incremental forever: the shard Jobs run accurate Incrementals only (after each shard's
+    /// first Full) and the Director makes new Fulls from its Volumes instead of reading the
+    /// bucket again. Bareos: Always Incremental, Pools PREFIX-Incremental and
+    /// PREFIX-Consolidated, a Consolidate Job; Bacula: a Schedule with a weekly VirtualFull and
+    /// the same Pools. [default: the plan's]
+    #[arg(long)]
+    always_incremental: bool,
+    /// Stop writing the incremental-forever resources of a plan that has them.
+    #[arg(long, conflicts_with = "always_incremental")]
+    no_always_incremental: bool,
+    /// Incrementals younger than this are not consolidated (Bareos' Always Incremental Job
+    /// Retention) [default: 7 days, or the plan's]
+    #[arg(long, value_name = "TIME")]
+    ai_retention: Option<String>,
+    /// Incrementals kept whatever their age (Bareos' Always Incremental Keep Number)
+    /// [default: 7, or the plan's]
+    #[arg(long, value_name = "N")]
+    ai_keep: Option<u32>,
+    /// A Full older than this is consolidated too (Bareos' Always Incremental Max Full Age;
+    /// longer than --ai-retention) [default: 30 days, or the plan's]
+    #[arg(long, value_name = "TIME")]
+    ai_max_full_age: Option<String>,
+    /// The Pools are PREFIX-Incremental and PREFIX-Consolidated [default: AI, or the plan's]
+    #[arg(long, value_name = "PREFIX")]
+    ai_pool_prefix: Option<String>,
+    /// Storage of the consolidated Pool (consolidation reads one device and writes another)
+    /// [default: --storage, else the Job's]
+    #[arg(long, value_name = "NAME")]
+    ai_consolidated_storage: Option<String>,
+    /// When consolidation runs, as a Schedule's Run time [default: 'daily at 09:00' (Bareos'
+    /// Consolidate Job), 'sun at 09:00' (Bacula's VirtualFull), or the plan's]
+    #[arg(long, value_name = "WHEN")]
+    ai_consolidate_at: Option<String>,
+    /// Bacula: when the Incrementals run [default: 'daily at 21:00', or the plan's]
+    #[arg(long, value_name = "WHEN")]
+    ai_incremental_at: Option<String>,
     /// No progress bar or summary on stderr.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// Incremental forever from the flags and the previous plan's settings.
+fn always_incremental(
+    args: &PlanArgs,
+    old: Option<&AlwaysIncremental>,
+    dialect: Dialect,
+    storage: Option<&str>,
+) -> Result<Option<AlwaysIncremental>, Failure> {
+    let any_ai_flag = args.ai_retention.is_some()
+        || args.ai_keep.is_some()
+        || args.ai_max_full_age.is_some()
+        || args.ai_pool_prefix.is_some()
+        || args.ai_consolidated_storage.is_some()
+        || args.ai_consolidate_at.is_some()
+        || args.ai_incremental_at.is_some();
+    let on = !args.no_always_incremental && (args.always_incremental || old.is_some());
+    if !on {
+        if any_ai_flag {
+            return Err(Failure::usage(
+                "the --ai-… flags set up incremental forever: give --always-incremental too",
+            ));
+        }
+        return Ok(None);
+    }
+    if args.pool.is_some() {
+        return Err(Failure::usage(
+            "--pool cannot be used with --always-incremental: the shard Jobs use the Pools it \
+             writes (--ai-pool-prefix names them)",
+        ));
+    }
+    if dialect == Dialect::Bacula && args.schedule.is_some() {
+        return Err(Failure::usage(
+            "--schedule cannot be used with --always-incremental in the Bacula dialect: the \
+             shard Jobs use the Schedule it writes (--ai-incremental-at, --ai-consolidate-at)",
+        ));
+    }
+    if dialect == Dialect::Bareos && args.ai_incremental_at.is_some() {
+        return Err(Failure::usage(
+            "--ai-incremental-at is for the Bacula dialect; with Bareos the Incrementals run on \
+             --schedule (or the JobDefs' Schedule)",
+        ));
+    }
+    let pick_text = |flag: &Option<String>, old: Option<&String>, default: &str| {
+        flag.clone()
+            .or_else(|| old.cloned())
+            .unwrap_or_else(|| default.to_string())
+            .trim()
+            .to_string()
+    };
+    let ai = AlwaysIncremental {
+        job_retention: pick_text(
+            &args.ai_retention,
+            old.map(|o| &o.job_retention),
+            director_config::AI_RETENTION,
+        ),
+        keep_number: args
+            .ai_keep
+            .or(old.map(|o| o.keep_number))
+            .unwrap_or(director_config::AI_KEEP),
+        max_full_age: pick_text(
+            &args.ai_max_full_age,
+            old.map(|o| &o.max_full_age),
+            director_config::AI_MAX_FULL_AGE,
+        ),
+        pool_prefix: pick_text(
+            &args.ai_pool_prefix,
+            old.map(|o| &o.pool_prefix),
+            director_config::AI_POOL_PREFIX,
+        ),
+        consolidated_storage: reference(
+            "--ai-consolidated-storage",
+            pick(
+                &args.ai_consolidated_storage,
+                old.map(|o| &o.consolidated_storage),
+            ),
+        )?,
+        consolidate_at: pick(&args.ai_consolidate_at, old.map(|o| &o.consolidate_at)),
+        // Kept in the plan (a later re-plan may go back to Bacula); written for Bacula only.
+        incremental_at: pick(&args.ai_incremental_at, old.map(|o| &o.incremental_at)),
+    };
+    director_config::check_always_incremental(&ai).map_err(Failure::usage)?;
+    if ai.consolidated_storage.is_none() || ai.consolidated_storage.as_deref() == storage {
+        eprintln!(
+            "note: both Pools of incremental forever use the same Storage ({}): consolidation \
+             reads and writes at once, so it needs two drives there (or give \
+             --ai-consolidated-storage)",
+            storage.unwrap_or("the Job's")
+        );
+    }
+    Ok(Some(ai))
 }
 
 fn pick(flag: &Option<String>, old: Option<&Option<String>>) -> Option<String> {
@@ -173,6 +302,13 @@ fn settings(
             old.map(|o| o.clients.clone()).unwrap_or_default(),
         ),
     };
+    let storage = reference("--storage", pick(&args.storage, old.map(|o| &o.storage)))?;
+    let always_incremental = always_incremental(
+        args,
+        old.and_then(|o| o.always_incremental.as_ref()),
+        dialect,
+        storage.as_deref(),
+    )?;
     let director = DirectorSettings {
         dialect: dialect.name().to_string(),
         job_prefix,
@@ -181,11 +317,12 @@ fn settings(
         clients,
         pool: reference("--pool", pick(&args.pool, old.map(|o| &o.pool)))?,
         schedule: reference("--schedule", pick(&args.schedule, old.map(|o| &o.schedule)))?,
-        storage: reference("--storage", pick(&args.storage, old.map(|o| &o.storage)))?,
+        storage,
         signature: algorithm("--signature", &signature)?,
         compression: compression
             .map(|c| algorithm("--compression", &c))
             .transpose()?,
+        always_incremental,
     };
     Ok((limits, director))
 }
@@ -409,7 +546,10 @@ fn write_plan(
     if let Some(prev) = previous {
         let written: HashSet<&PathBuf> = files.iter().map(|(p, _)| p).collect();
         let names: Vec<&str> = prev.shards.iter().map(|s| s.name.as_str()).collect();
-        for stale in director_config::file_names(out, &prev.director.dialect, &names) {
+        let stale_files = director_config::file_names(out, &prev.director.dialect, &names)
+            .into_iter()
+            .chain(director_config::plan_file_names(out, &prev.director));
+        for stale in stale_files {
             if written.contains(&stale) {
                 continue;
             }
@@ -546,4 +686,21 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
         _ => format!("{}/", out.join("bareos-dir.d").display()),
     };
     println!("wrote {} and {where_}", out.join("plan.toml").display());
+    if let Some(a) = &plan.director.always_incremental {
+        let (inc, cons) = director_config::ai_pools(a);
+        let how = match plan.director.dialect.as_str() {
+            "bacula" => format!(
+                "Schedule {} (Incrementals, weekly VirtualFull)",
+                director_config::ai_schedule_name(&plan.director)
+            ),
+            _ => format!(
+                "Consolidate Job {}",
+                director_config::ai_job_name(&plan.director)
+            ),
+        };
+        println!(
+            "incremental forever: accurate Incrementals into Pool {inc}, Fulls consolidated \
+             into Pool {cons} by the {how}; label Volumes into both Pools"
+        );
+    }
 }

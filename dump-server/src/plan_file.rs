@@ -68,6 +68,36 @@ pub struct DirectorSettings {
     pub signature: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
+    /// Incremental forever (`--always-incremental`): consolidation in the daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_incremental: Option<AlwaysIncremental>,
+}
+
+/// Incremental forever: the shard Jobs only ever read Incrementals from S3 (after the first
+/// Full); the Director makes new Fulls from the backups it holds (Bareos: Always Incremental
+/// and a Consolidate Job; Bacula 9.6: a scheduled VirtualFull).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AlwaysIncremental {
+    /// Bareos `Always Incremental Job Retention`: Incrementals older than this are consolidated.
+    pub job_retention: String,
+    /// Bareos `Always Incremental Keep Number`: Incrementals kept whatever their age.
+    pub keep_number: u32,
+    /// Bareos `Always Incremental Max Full Age`: a Full older than this is consolidated too.
+    pub max_full_age: String,
+    /// Pools PREFIX-Incremental (the Jobs' Pool, Next Pool PREFIX-Consolidated) and
+    /// PREFIX-Consolidated (Full Backup Pool, where consolidated Fulls go).
+    pub pool_prefix: String,
+    /// Storage of the consolidated Pool (else the plan's `storage`, else the Job's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consolidated_storage: Option<String>,
+    /// When consolidation runs, a schedule's Run time ('daily at 09:00'); absent: the
+    /// dialect's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consolidate_at: Option<String>,
+    /// Bacula: when the Incrementals run; absent: the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_at: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -201,6 +231,7 @@ mod tests {
                 storage: None,
                 signature: "XXH128".into(),
                 compression: None,
+                always_incremental: None,
             },
             next_id: 3,
             objects: 2,
@@ -249,6 +280,32 @@ mod tests {
         assert!(!text.contains("client"), "{text}");
         assert_eq!(PlanFile::from_toml(&text).unwrap(), plan);
         assert!(plan.client_shares().unwrap().is_empty());
+    }
+
+    #[test]
+    fn round_trips_always_incremental() {
+        let mut plan = sample();
+        plan.director.always_incremental = Some(AlwaysIncremental {
+            job_retention: "7 days".into(),
+            keep_number: 7,
+            max_full_age: "30 days".into(),
+            pool_prefix: "AI".into(),
+            consolidated_storage: Some("Tape2".into()),
+            consolidate_at: None,
+            incremental_at: Some("daily at 22:00".into()),
+        });
+        let text = plan.to_toml().unwrap();
+        assert!(
+            text.contains("[director.always_incremental]")
+                && text.contains("job_retention = \"7 days\""),
+            "{text}"
+        );
+        assert_eq!(PlanFile::from_toml(&text).unwrap(), plan);
+        // A plan written before the option reads as without it.
+        plan.director.always_incremental = None;
+        let text = plan.to_toml().unwrap();
+        assert!(!text.contains("always_incremental"), "{text}");
+        assert_eq!(PlanFile::from_toml(&text).unwrap(), plan);
     }
 
     #[test]
