@@ -12,6 +12,7 @@
 //! Incremental scheme (Job directives, two Pools, one Consolidate Job and its Schedule), or for
 //! Bacula 9.6 a Schedule with a weekly VirtualFull and the same two Pools.
 
+use s3_plugin::config::naming::{double_quoted, quoted};
 use std::path::{Path, PathBuf};
 
 use crate::plan_file::{AlwaysIncremental, DirectorSettings, PlanFile};
@@ -69,8 +70,10 @@ impl Dialect {
 pub fn quote(value: &str) -> Result<String, String> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(format!(
-            "{value:?} contains the control character {c:?}, which a Director configuration \
-             string cannot hold"
+            "{} contains the control character {}, which a Director configuration \
+             string cannot hold",
+            double_quoted(value),
+            quoted(&c.to_string())
         ));
     }
     let mut out = String::with_capacity(value.len() + 2);
@@ -117,7 +120,7 @@ pub struct ShardConfig<'a> {
 /// Comments may hold anything but line breaks (boundaries never contain control characters).
 fn comment_key(key: Option<&str>, open: &str) -> String {
     match key {
-        Some(k) => format!("{:?}", k),
+        Some(k) => double_quoted(k),
         None => open.to_string(),
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use s3_plugin::config::naming::double_quoted;
 use s3_plugin::runtime::block_on;
 use s3_plugin::s3::client::connect;
 
@@ -350,9 +351,9 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), Failure> {
 fn describe_range(r: &Range) -> String {
     match (&r.start_after, &r.end_at) {
         (None, None) => "every key".into(),
-        (None, Some(b)) => format!("up to {b:?}"),
-        (Some(a), None) => format!("after {a:?}"),
-        (Some(a), Some(b)) => format!("after {a:?} up to {b:?}"),
+        (None, Some(b)) => format!("up to {}", double_quoted(b)),
+        (Some(a), None) => format!("after {}", double_quoted(a)),
+        (Some(a), Some(b)) => format!("after {} up to {}", double_quoted(a), double_quoted(b)),
     }
 }
 

@@ -54,8 +54,9 @@ fn a_missing_or_old_rust_toolchain_is_named_at_once() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     assert!(
-        said.contains(&format!("needs a Rust toolchain (cargo and rustc) >= {need}"))
-            && said.contains("cargo is not on PATH")
+        said.contains(&format!(
+            "needs a Rust toolchain (cargo and rustc) >= {need}"
+        )) && said.contains("cargo is not on PATH")
             && said.contains("rustup"),
         "{said}"
     );
@@ -66,7 +67,11 @@ fn a_missing_or_old_rust_toolchain_is_named_at_once() {
     fake_tool(&old, "rustc", "rustc 1.70.0 (0000000 2023-06-01)");
     let out = check_toolchain_with(&old);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("this machine has 1.70.0"), "{}", text(&out));
+    assert!(
+        text(&out).contains("this machine has 1.70.0"),
+        "{}",
+        text(&out)
+    );
 
     // New enough: silent success.
     let new = scratch("new");
@@ -83,7 +88,11 @@ fn a_missing_or_old_rust_toolchain_is_named_at_once() {
 #[test]
 fn demo_help_prints_only_the_usage_and_a_wrong_argument_is_refused() {
     let demo = workspace_root().join("dump-server/demo.sh");
-    let out = Command::new("bash").arg(&demo).arg("--help").output().unwrap();
+    let out = Command::new("bash")
+        .arg(&demo)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.starts_with("usage: dump-server/demo.sh"), "{help}");
@@ -92,7 +101,11 @@ fn demo_help_prints_only_the_usage_and_a_wrong_argument_is_refused() {
     // Nothing was started or built: --help returns at once.
     assert!(!help.contains("==="), "{help}");
 
-    let out = Command::new("bash").arg(&demo).arg("bogus").output().unwrap();
+    let out = Command::new("bash")
+        .arg(&demo)
+        .arg("bogus")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("unknown argument 'bogus'") && text(&out).contains("usage:"),
@@ -131,7 +144,11 @@ fn readme_and_docs_point_only_inside_the_repository() {
                 }
                 let path = target.split('#').next().unwrap();
                 if !file.parent().unwrap().join(path).exists() {
-                    found.push(format!("{}:{}: broken link {target}", file.display(), n + 1));
+                    found.push(format!(
+                        "{}:{}: broken link {target}",
+                        file.display(),
+                        n + 1
+                    ));
                 }
             }
         }
