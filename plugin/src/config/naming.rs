@@ -225,11 +225,28 @@ pub fn quoted(text: &str) -> String {
 /// The same in double quotes (`"a\nb"`), where a key sits in a Director configuration's
 /// comment or beside single-quoted text.
 pub fn double_quoted(text: &str) -> String {
-    format!("\"{}\"", text.escape_debug())
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\'' => out.push(c),
+            c => out.extend(c.escape_debug()),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn quoting_escapes_what_would_break_a_line_or_the_quotes() {
+        assert_eq!(quoted("a'b\nc"), "'a\\'b\\nc'");
+        assert_eq!(double_quoted("it's \"x\"\t"), "\"it's \\\"x\\\"\\t\"");
+        assert_eq!(double_quoted("photos/2024/"), "\"photos/2024/\"");
+    }
+
     use super::*;
 
     const ODD_KEYS: &[&str] = &[
