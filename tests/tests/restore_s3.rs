@@ -293,7 +293,7 @@ fn restore_spec(flavour: Flavour, target_bucket: &str) -> RestoreSpec {
     spec
 }
 
-/// The acceptance of issue 7 without versions: mixed objects with metadata and tags, backed
+/// Restore into S3 without versions, end to end: mixed objects with metadata and tags, backed
 /// up and restored into an empty bucket, compare equal object by object.
 /// `multipart`: also objects that go through multipart upload (moto's CompleteMultipartUpload
 /// answer is not one the SDK reads).
