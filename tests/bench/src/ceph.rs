@@ -56,7 +56,7 @@ pub fn target(big: u64, n4k: u64, n1k: u64) -> Result<(Target, Vec<Workload>), S
             continue;
         }
         let bucket = format!("s3fd-bench-{id}-{n}");
-        seed_small(server, &bucket, n, size)?;
+        seed_small(server, &bucket, n, size, "s3fd-bench")?;
         wls.push(Workload {
             id: id.into(),
             title: format!("{n} × {}", human(size)),
@@ -168,7 +168,20 @@ fn seed_big(server: &S3Server, bucket: &str, key: &str, size: u64) -> Result<(),
     Ok(())
 }
 
-fn seed_small(server: &S3Server, bucket: &str, n: u64, size: u64) -> Result<(), String> {
+/// Seeds `n` objects of `size` bytes into `bucket` of the fixture's Ceph (started if needed),
+/// `obj-0…`, with memory-s3's content for that bucket and key (`object_bytes(bucket, key, …)`).
+pub fn seed_like_memory(bucket: &str, n: u64, size: u64) -> Result<(), String> {
+    seed_small(servers::ceph(), bucket, n, size, bucket)
+}
+
+/// Seeds `obj-0…` (the content seed `seed` for [`object_bytes`]); keeps what is there.
+fn seed_small(
+    server: &S3Server,
+    bucket: &str,
+    n: u64,
+    size: u64,
+    seed: &str,
+) -> Result<(), String> {
     create_bucket(server, bucket)?;
     let width = n.saturating_sub(1).to_string().len();
     let keys: Vec<String> = (0..n).map(|i| format!("obj-{i:0width$}")).collect();
@@ -184,7 +197,7 @@ fn seed_small(server: &S3Server, bucket: &str, n: u64, size: u64) -> Result<(), 
     let missing: Vec<(String, Vec<u8>)> = keys
         .iter()
         .filter(|k| have.binary_search(k).is_err())
-        .map(|k| (k.clone(), object_bytes("s3fd-bench", k, 0, size)))
+        .map(|k| (k.clone(), object_bytes(seed, k, 0, size)))
         .collect();
     server.put_many(bucket, missing);
     eprintln!(

@@ -13,6 +13,7 @@
 //! ```
 
 mod ceph;
+mod jobs;
 mod measure;
 mod peers;
 mod report;
@@ -33,6 +34,10 @@ usage: s3fd-bench all [options]       run the benchmark, print the Markdown repo
        s3fd-bench run-one --command CMD [--level F|I] [--since SECS]
                                       one backup job of the built plugin into a null sink
                                       (what `all` runs in a child per workload); prints RESULT
+       s3fd-bench jobs [options]      1, 2, 4… concurrent backup jobs in one process (see below)
+       s3fd-bench run-jobs --command CMD --expect FILES,BYTES,DIGEST [--command … --expect …]
+                                      those jobs at once, in threads of this process (what `jobs`
+                                      runs in a child per configuration); prints JOB and RESULT
        s3fd-bench serve-memory ARGS   run memory-s3 (same arguments as the memory-s3 binary)
 
 options of `all`:
@@ -52,6 +57,18 @@ options of `all`:
   --aws-max-objects N aws-cli runs workloads above N objects on a smaller twin bucket
                       (10,000 objects; 100,000 keys for the listing) and its rate is
                       compared (default 20000)
+
+options of `jobs`:
+  --jobs LIST         concurrent jobs per run (default 1,2,4); job i backs up bucket i
+  --servers LIST      memory,ceph (default both)
+  --workloads LIST    small,large (default both)
+  --small N           4 KiB objects per job on memory-s3 (default 5000)
+  --large N           8 MiB objects per job on memory-s3 (default 16)
+  --ceph-small N      4 KiB objects per job on Ceph (default 1000)
+  --ceph-large N      8 MiB objects per job on Ceph (default 8)
+  --options OPTS      extra plugin options of every job, e.g. ':prefetch_bytes=16M'
+  --repeat N          rounds (each runs every job count once), best kept (default 1)
+  --markdown FILE     also write the report there
 
 environment: S5CMD, RCLONE, AWS_CLI override where the peers are; S3TEST_* as for the tests.";
 
@@ -150,6 +167,8 @@ fn main() {
         Some("all") => cmd_all(&args[1..]),
         Some("run-one") => cmd_run_one(&args[1..]),
         Some("serve-memory") => cmd_serve_memory(&args[1..]),
+        Some("jobs") => jobs::cmd_jobs(&args[1..]),
+        Some("run-jobs") => jobs::cmd_run_jobs(&args[1..]),
         Some("measure-exec") => cmd_measure_exec(&args[1..]),
         Some("help") | Some("-h") | Some("--help") | None => {
             println!("{USAGE}");
@@ -370,11 +389,11 @@ const MEMORY_BUCKETS: &[&str] = &[
     "listing-100k:100000x0",
 ];
 
-fn start_memory_server() -> Result<MemoryServer, String> {
+fn start_memory_server(buckets: &[String]) -> Result<MemoryServer, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
     cmd.arg("serve-memory").args(["--listen", "127.0.0.1:0"]);
-    for b in MEMORY_BUCKETS {
+    for b in buckets {
         cmd.args(["--bucket", b]);
     }
     let mut child = cmd
@@ -890,7 +909,8 @@ fn all(args: &[String]) -> Result<(), String> {
     for s in &servers {
         match s.as_str() {
             "memory" => {
-                let m = start_memory_server()?;
+                let buckets: Vec<String> = MEMORY_BUCKETS.iter().map(|b| b.to_string()).collect();
+                let m = start_memory_server(&buckets)?;
                 let t = Target {
                     name: "memory-s3".into(),
                     endpoint: m.endpoint.clone(),

@@ -102,6 +102,10 @@ pub struct JobSpec {
     /// empty; their counts are in [`JobReport::discarded`]) and no call trace, so the process
     /// holds little more than the plugin does.
     pub discard_data: bool,
+    /// With [`JobSpec::discard_data`]: also fold every saved entry's name and data into
+    /// [`Discarded::digest`] (a CRC-32 of the data as it streams by), so a benchmark can check
+    /// what a job got without keeping it. Off by default (it costs CPU).
+    pub discard_digest: bool,
     /// The Include block's Options have `xattrsupport = yes` (default). Bareos sets `FO_XATTR`
     /// in `sp->flags` and calls `getXattr` after each entry's IO_CLOSE only then; Bacula 9.6
     /// asks for every plugin file either way (`handleXACLdata`).
@@ -136,6 +140,7 @@ impl JobSpec {
             read_size: None,
             on_entry: None,
             discard_data: false,
+            discard_digest: false,
             xattrs: true,
         }
     }
@@ -280,6 +285,25 @@ pub struct Discarded {
     pub bytes: u64,
     /// Entries reported unchanged (what would be in [`JobReport::unchanged`]).
     pub unchanged: u64,
+    /// With [`JobSpec::discard_digest`]: the wrapping sum of [`Discarded::entry_digest`] over the
+    /// saved entries (independent of their order); 0 otherwise.
+    pub digest: u64,
+}
+
+impl Discarded {
+    /// What one saved entry (its catalog name and data) adds to [`Discarded::digest`].
+    pub fn entry_digest(name: &[u8], data: &[u8]) -> u64 {
+        digest_of(name, crc32fast::hash(data), data.len() as u64)
+    }
+}
+
+/// An entry's digest from its name, its data's CRC-32 and length (splitmix64-mixed).
+pub(crate) fn digest_of(name: &[u8], data_crc: u32, len: u64) -> u64 {
+    let mut h = (u64::from(crc32fast::hash(name)) << 32 | u64::from(data_crc))
+        ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 impl JobReport {

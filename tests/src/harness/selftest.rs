@@ -128,6 +128,38 @@ fn incremental_uses_since_and_accurate_records_deletions() {
 }
 
 #[test]
+fn discard_digest_sums_the_saved_entries() {
+    for f in Flavour::ALL {
+        let kept = backup_with(
+            fake::load(f),
+            &spec(f, 1, 'F', 0, "fake:n=3:size=70000"),
+            None,
+        );
+        assert_eq!(kept.files.len(), 3, "{f:?}: {kept:#?}");
+        let want = kept.files.iter().fold(0u64, |acc, file| {
+            acc.wrapping_add(Discarded::entry_digest(&file.name, &file.data()))
+        });
+        let mut s = spec(f, 1, 'F', 0, "fake:n=3:size=70000");
+        s.discard_data = true;
+        s.discard_digest = true;
+        let r = backup_with(fake::load(f), &s, None);
+        assert_eq!(r.status, 'T', "{f:?}: {r:#?}");
+        assert_eq!(r.discarded.files, 3, "{f:?}");
+        assert_eq!(r.discarded.digest, want, "{f:?}");
+        // Another job's entries give another digest.
+        let other = backup_with(
+            fake::load(f),
+            &spec(f, 1, 'F', 0, "fake:n=3:size=70001"),
+            None,
+        );
+        let theirs = other.files.iter().fold(0u64, |acc, file| {
+            acc.wrapping_add(Discarded::entry_digest(&file.name, &file.data()))
+        });
+        assert_ne!(theirs, want, "{f:?}");
+    }
+}
+
+#[test]
 fn discard_data_counts_without_keeping() {
     for f in Flavour::ALL {
         let mut s = spec(f, 1, 'I', 1_000_002, "fake:n=4:size=300000:mtime=1000000");
@@ -142,7 +174,8 @@ fn discard_data_counts_without_keeping() {
             Discarded {
                 files: 2,
                 bytes: 600_005,
-                unchanged: 2
+                unchanged: 2,
+                digest: 0
             },
             "{f:?}"
         );

@@ -82,6 +82,8 @@ pub(crate) fn backup_with(
         job_id: spec.job_id,
         buf: Vec::new(),
         discard: spec.discard_data,
+        digest: spec.discard_data && spec.discard_digest,
+        data_crc: None,
         discarded: Discarded::default(),
     };
     run.run(&mut *p, spec, level, catalog);
@@ -114,6 +116,10 @@ struct BackupRun {
     buf: Vec<u8>,
     /// [`JobSpec::discard_data`]: count instead of keeping data and records.
     discard: bool,
+    /// [`JobSpec::discard_digest`]: fold names and data into `discarded.digest`.
+    digest: bool,
+    /// The CRC-32 and length of the data of the entry being saved (digest only).
+    data_crc: Option<(u32, u64)>,
     discarded: Discarded,
 }
 
@@ -438,6 +444,7 @@ impl BackupRun {
         st.inc_job_files();
         p.before_data();
         let has_data = !v.no_read && v.ftype != ft::FT_DELETED;
+        self.data_crc = None;
         let (data, io_error, opened) = if has_data {
             self.read_data(p, &fname)
         } else {
@@ -453,6 +460,13 @@ impl BackupRun {
         };
         if self.discard {
             self.discarded.files += 1;
+            if self.digest {
+                let (crc, len) = self.data_crc.take().unwrap_or((crc32fast::hash(b""), 0));
+                self.discarded.digest = self
+                    .discarded
+                    .digest
+                    .wrapping_add(crate::harness::digest_of(&name, crc, len));
+            }
             return;
         }
         self.files.push(SavedFile {
@@ -515,6 +529,7 @@ impl BackupRun {
         }
         // Discarding: the data only passes through `self.buf`.
         let mut w = (!self.discard).then(DataWriter::new);
+        let mut crc = self.digest.then(crc32fast::Hasher::new);
         let mut len = 0u64;
         let mut reads = 0u64;
         let mut io_error = false;
@@ -564,6 +579,9 @@ impl BackupRun {
             if let Some(w) = &mut w {
                 w.write(&self.buf[..n]);
             }
+            if let Some(c) = &mut crc {
+                c.update(&self.buf[..n]);
+            }
             self.maybe_cancel(p);
             if st.is_canceled() {
                 // Cancel (docs/abi.md): the next send to the storage daemon fails; the data loop ends.
@@ -585,6 +603,7 @@ impl BackupRun {
         close.filedes = if core_io { open.filedes } else { 0 };
         p.io(&mut close, true);
         self.discarded.bytes += if self.discard { len } else { 0 };
+        self.data_crc = crc.map(|c| (c.finalize(), len));
         (w.map(|w| Arc::new(w.finish())), io_error, true)
     }
 
