@@ -525,6 +525,9 @@ pub fn assert_restored(
             got.len(),
             bytes.len()
         );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "mode of {}", path.display());
         want.push(path);
     }
     want.sort();

@@ -1,4 +1,5 @@
 pub mod bacula_stack;
+pub mod dump_server_run;
 pub mod fault_proxy;
 pub mod harness;
 pub mod scenario;

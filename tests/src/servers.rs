@@ -659,6 +659,23 @@ impl S3Server {
     }
 }
 
+/// PutBucketVersioning Enabled on `bucket`, with `client` (its owner's).
+pub fn enable_versioning(client: &Client, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    block_on(
+        client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {}", DisplayErrorContext(e)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use integration_tests::bacula_stack::{stack, JobResult, StackGuard};
+use integration_tests::bacula_stack::{assert_restored, stack, JobResult, StackGuard};
 use integration_tests::harness::assert_ok;
 use integration_tests::scenario::{
     data, expected_name, now, restored_path, sleep_past, BucketFixture, ODD_KEYS,
@@ -69,54 +69,6 @@ fn total(objects: &BTreeMap<String, Vec<u8>>) -> u64 {
 
 fn name_of(bucket: &str, key: &str) -> String {
     String::from_utf8(expected_name(bucket, key)).unwrap()
-}
-
-/// Every regular file below `dir`, by path.
-fn files_below(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// The restore in `dir` holds exactly `expected` (of `bucket`), byte for byte, mode 0640.
-fn assert_restored(dir: &Path, bucket: &str, expected: &BTreeMap<String, Vec<u8>>) {
-    let mut want: Vec<PathBuf> = Vec::new();
-    for (key, bytes) in expected {
-        let path = restored_path(dir, &expected_name(bucket, key));
-        let got = fs::read(&path)
-            .unwrap_or_else(|e| panic!("object {key:?}: reading {}: {e}", path.display()));
-        assert!(
-            got == *bytes,
-            "object {key:?}: {} differs ({} bytes, expected {})",
-            path.display(),
-            got.len(),
-            bytes.len()
-        );
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640, "mode of {}", path.display());
-        want.push(path);
-    }
-    want.sort();
-    assert_eq!(
-        files_below(dir),
-        want,
-        "the files restored into {}",
-        dir.display()
-    );
 }
 
 /// LastModified of an object, in epoch seconds.

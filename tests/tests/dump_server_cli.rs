@@ -8,41 +8,16 @@
 //! `DUMP_SERVER_TEST_SERVER=ceph` plans on Ceph RGW instead of moto.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::StorageClass;
+use integration_tests::dump_server_run::{run, Run};
 use integration_tests::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use integration_tests::harness::{self, ft, plugin_so, Flavour, JobSpec};
 use integration_tests::scenario::{data, job_id, BucketFixture};
 use integration_tests::servers::{self, block_on, S3Server};
-
-/// `dump-server`, built like the plugins (same profile and target directory).
-fn dump_server() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(integration_tests::harness::dump_server_bin)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(dump_server())
-        .args(args)
-        .output()
-        .expect("running dump-server");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
 
 /// The daemons' lexer for a quoted configuration string: `\x` is `x`.
 fn unquote(s: &str) -> String {
@@ -769,7 +744,7 @@ fn retries_are_reported_one_line_each_without_a_terminal() {
     assert_eq!(lines.len(), 3, "{}", r.stderr);
     for (n, line) in lines.iter().enumerate() {
         assert!(
-            line.starts_with(&format!("listing s3://{}/", fx.bucket))
+            line.starts_with(&format!("ListObjectsV2 of bucket {}: ", fx.bucket))
                 && line.contains(&format!("attempt {} of 11 failed", n + 1)),
             "{line}"
         );

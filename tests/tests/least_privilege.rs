@@ -14,7 +14,7 @@ use integration_tests::harness::{
     self, ft, msg, DataRef, Flavour, JobReport, JobSpec, RestoreSpec, SavedFile,
 };
 use integration_tests::scenario::{data, expected_name, job_id, BucketFixture};
-use integration_tests::servers::{self, block_on, S3Server};
+use integration_tests::servers::{self, block_on, enable_versioning, S3Server};
 
 /// The user the backups run as; it owns nothing.
 const BACKUP_USER: &str = "s3test-backup";
@@ -520,22 +520,6 @@ fn ceph_restore_policy_restores_into_its_bucket() {
             "open uploads without {taken:?}"
         );
     }
-}
-
-fn enable_versioning(client: &Client, bucket: &str) {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    block_on(
-        client
-            .put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
 }
 
 /// (key, delete marker?) of every version of the bucket, sorted.

@@ -13,7 +13,7 @@ use integration_tests::harness::{
     self, assert_ok, ft, msg, DataRef, Flavour, JobSpec, RestoreSpec,
 };
 use integration_tests::scenario::{data, job_id, BucketFixture};
-use integration_tests::servers::{self, block_on, S3Server};
+use integration_tests::servers::{self, block_on, enable_versioning, S3Server};
 
 /// What an object is, besides its key: everything a restore must bring back.
 #[derive(Debug, PartialEq, Eq, Clone, Default)]
@@ -623,21 +623,6 @@ fn versions_of(client: &Client, bucket: &str) -> Vec<(String, bool, Option<Strin
 /// marker (names that sort by time), an Incremental picks up new versions, and a restore with
 /// as_of rebuilds the bucket as it was at that moment; one chosen version of one key goes back
 /// to its key.
-fn enable_versioning(client: &Client, bucket: &str) {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    block_on(
-        client
-            .put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
-}
 
 #[test]
 fn ceph_versioned_bucket_restored_to_a_point_in_time() {

@@ -14,41 +14,13 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use integration_tests::bacula_stack::{stack, JobResult, StackGuard};
+use integration_tests::dump_server_run::{plan, run, Run};
 use integration_tests::scenario::{data, BucketFixture};
 use integration_tests::servers;
-
-fn dump_server() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(integration_tests::harness::dump_server_bin)
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(dump_server()).args(args).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn plan(args: &[&str]) -> Run {
-    let mut all = vec!["plan"];
-    all.extend_from_slice(args);
-    let r = run(&all);
-    assert_eq!(r.code, 0, "dump-server {all:?}:\n{}{}", r.stdout, r.stderr);
-    r
-}
 
 /// `(name, client)` of every Job of a generated Bacula configuration, in order.
 fn jobs(conf: &str) -> Vec<(String, Option<String>)> {
