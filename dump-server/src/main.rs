@@ -69,6 +69,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: end quietly when the reader goes away, as other
+    // command-line tools do, instead of panicking on a write to a closed pipe.
+    // SAFETY: first thing in main, before any other thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     progress::report_retries();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

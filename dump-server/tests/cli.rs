@@ -156,3 +156,36 @@ fn a_plugin_string_without_the_s3_prefix_is_refused() {
         "{out}"
     );
 }
+
+/// Output into a pipe whose reader is gone (`dump-server … | head`): the tool ends by SIGPIPE,
+/// as other command-line tools do, never with a panic.
+#[test]
+fn a_closed_output_pipe_ends_the_tool_quietly() {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::ExitStatusExt;
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; each end is owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] and fds[1] were just created and are owned here.
+    let (reader, writer) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dump-server"))
+        .args(["name", "bucket", "a/key"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        out.status
+    );
+}
