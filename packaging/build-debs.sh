@@ -28,10 +28,17 @@ die() {
 	exit 1
 }
 
+# The packaging tools (dpkg-dev, binutils) are installed when missing, as the other scripts do.
+# shellcheck source=tests/scripts/install-lib.sh
+. "$ROOT/tests/scripts/install-lib.sh"
+if ! command -v dpkg-shlibdeps >/dev/null || ! command -v strip >/dev/null; then
+	apt_install dpkg-dev binutils
+fi
 for tool in dpkg-deb dpkg-shlibdeps strip; do
 	command -v "$tool" >/dev/null ||
 		die "$tool is missing (apt-get install dpkg-dev binutils)"
 done
+bash "$ROOT/tests/scripts/check-toolchain.sh" || exit 1
 if ! command -v cargo >/dev/null && [[ -f $HOME/.cargo/env ]]; then
 	# shellcheck disable=SC1091
 	. "$HOME/.cargo/env"
