@@ -69,12 +69,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Output piped into `head` and the like: end quietly when the reader goes away, as other
-    // command-line tools do, instead of panicking on a write to a closed pipe.
-    // SAFETY: first thing in main, before any other thread exists; SIG_DFL is always valid.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     progress::report_retries();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -88,6 +82,17 @@ fn main() -> ExitCode {
             e.exit()
         }
     };
+    if !matches!(cli.command, Command::Status(_)) {
+        // Output piped into `head` and the like: end quietly when the reader goes away, as
+        // other command-line tools do, instead of panicking on a write to a closed pipe. Not
+        // for `status`, which writes to bconsole: a console that ends early must still give a
+        // monitoring verdict (UNKNOWN), not a death by signal.
+        // SAFETY: no other thread exists yet (parsing the command line starts none); SIG_DFL
+        // is always a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Status(args) => return status::run(args),
         Command::Plan(args) => plan::run(*args),

@@ -22,7 +22,7 @@ fn retry_line(retry: &Retrying<'_>) -> String {
     format!(
         "{}: {}; attempt {} of {} failed, retrying in {:.1} s",
         retry.what,
-        retry.failure_text(),
+        retry.failure,
         retry.attempt,
         retry.attempts,
         retry.wait.as_secs_f64()

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 /// Keys named in the closing message at most; the rest are counted.
-const NAMED_KEYS: usize = 20;
+pub const NAMED_KEYS: usize = 20;
 
 #[derive(Clone)]
 pub struct Stats {
@@ -22,8 +22,10 @@ pub struct Stats {
     pub deleted: u64,
     /// Overwritten between the listing and the GET: saved as they were at the GET.
     pub changed: Vec<String>,
-    /// In an archive storage class (`archived=skip`): left out.
-    pub archived: Vec<String>,
+    /// In an archive storage class (`archived=skip`): left out. A bucket may hold millions:
+    /// counted, and only the first [`NAMED_KEYS`] kept to be named.
+    pub archived: u64,
+    pub archived_keys: Vec<String>,
 }
 
 impl Default for Stats {
@@ -38,7 +40,8 @@ impl Default for Stats {
             vanished: Vec::new(),
             failed: Vec::new(),
             changed: Vec::new(),
-            archived: Vec::new(),
+            archived: 0,
+            archived_keys: Vec::new(),
             deleted: 0,
         }
     }
@@ -57,6 +60,14 @@ fn keys(list: &[String]) -> String {
 }
 
 impl Stats {
+    /// One more archived object left out (its key kept while fewer than [`NAMED_KEYS`] are).
+    pub fn archived_skipped(&mut self, key: &str) {
+        self.archived += 1;
+        if self.archived_keys.len() < NAMED_KEYS {
+            self.archived_keys.push(key.to_string());
+        }
+    }
+
     /// The closing message of a restore.
     pub fn restore_summary(&self, what: &str) -> String {
         let secs = self.started.elapsed().as_secs_f64();
@@ -107,11 +118,15 @@ impl Stats {
         if !self.vanished.is_empty() {
             text.push_str(&format!("; skipped: {}", keys(&self.vanished)));
         }
-        if !self.archived.is_empty() {
+        if self.archived > 0 {
+            let mut named = keys(&self.archived_keys);
+            let unnamed = self.archived - self.archived_keys.len() as u64;
+            if unnamed > 0 {
+                named.push_str(&format!(" and {unnamed} more"));
+            }
             text.push_str(&format!(
-                "; {} archived (GLACIER, DEEP_ARCHIVE or an archive tier; not readable), skipped: {}",
-                self.archived.len(),
-                keys(&self.archived)
+                "; {} archived (GLACIER, DEEP_ARCHIVE or an archive tier; not readable), skipped: {named}",
+                self.archived
             ));
         }
         if !self.changed.is_empty() {
@@ -128,6 +143,24 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archived_objects_are_counted_and_only_the_first_are_named() {
+        let mut s = Stats::default();
+        for i in 0..(NAMED_KEYS + 5) {
+            s.archived_skipped(&format!("cold/{i}"));
+        }
+        assert_eq!(s.archived, NAMED_KEYS as u64 + 5);
+        assert_eq!(s.archived_keys.len(), NAMED_KEYS);
+        let text = s.summary("s3://b/", "saved");
+        assert!(
+            text.contains(&format!("; {} archived (", NAMED_KEYS + 5))
+                && text.contains("'cold/0'")
+                && !text.contains(&format!("'cold/{NAMED_KEYS}'"))
+                && text.ends_with("and 5 more"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn summary_names_keys_up_to_a_limit() {

@@ -21,7 +21,7 @@ use crate::s3::client::S3;
 use crate::s3::errors::{bucket_message, Failure};
 use crate::s3::listing::Listed;
 use crate::s3::retry::{RetryPolicy, RetryStats};
-use crate::stats::Stats;
+use crate::stats::{Stats, NAMED_KEYS};
 
 /// Permission bits of every backed-up object (documented in the README).
 pub const OBJECT_PERMISSIONS: u32 = 0o640;
@@ -165,16 +165,30 @@ impl BackupJob {
         let bucket = &self.options.bucket;
         match self.options.archived {
             Archived::Skip => {
-                host.job_message(
-                    MessageLevel::Warning,
-                    &format!(
-                        "s3: object '{key}' of bucket '{bucket}' is archived ({why}); skipped \
-                         (restore it to a readable storage class to back it up; archived=fail \
-                         makes this an error)"
-                    ),
-                );
-                self.stats.archived.push(key.to_string());
-                self.failed_names.insert(name.to_vec());
+                // Named one by one up to a limit: a bucket may hold millions of them.
+                if self.stats.archived < NAMED_KEYS as u64 {
+                    host.job_message(
+                        MessageLevel::Warning,
+                        &format!(
+                            "s3: object '{key}' of bucket '{bucket}' is archived ({why}); skipped \
+                             (copy it to a readable storage class to back it up: a temporary \
+                             restore still lists as archived; archived=fail makes this an error)"
+                        ),
+                    );
+                } else if self.stats.archived == NAMED_KEYS as u64 {
+                    host.job_message(
+                        MessageLevel::Warning,
+                        &format!(
+                            "s3: more archived objects of bucket '{bucket}' are skipped; they are \
+                             not named one by one, the closing message counts them"
+                        ),
+                    );
+                }
+                self.stats.archived_skipped(key);
+                if self.since.accurate {
+                    // Kept as seen, so that the catalog keeps its earlier copy.
+                    self.failed_names.insert(name.to_vec());
+                }
             }
             Archived::Fail => self.object_failed(
                 host,

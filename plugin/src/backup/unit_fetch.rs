@@ -429,7 +429,7 @@ impl UnitTask {
         let version = self.spec.version_id.as_deref();
         let mut meta = match from_get {
             Some(meta) => meta,
-            None => ObjectMeta::from_head(&object.head(version, etag.as_deref()).await?),
+            None => ObjectMeta::from_head(&object.head(version, etag.as_deref(), true).await?),
         };
         if meta.tag_count > 0 {
             meta.tags = object.tags(meta.version_id.as_deref()).await?;

@@ -135,11 +135,13 @@ impl ObjectHandle {
             .await
     }
 
-    /// HEAD, of a version and pinned to an ETag when given, with the additional checksum.
+    /// HEAD, of a version and pinned to an ETag when given; `checksum`: with the additional
+    /// checksum (which, for an SSE-KMS object, needs `kms:Decrypt` on AWS).
     pub async fn head(
         &self,
         version: Option<&str>,
         if_match: Option<&str>,
+        checksum: bool,
     ) -> Result<HeadObjectOutput, Failure> {
         let what = format!("HEAD {}", self.uri());
         self.send(&what, self.timeout, || {
@@ -150,7 +152,7 @@ impl ObjectHandle {
                 .key(&self.key)
                 .set_version_id(version.map(str::to_string))
                 .set_if_match(if_match.map(str::to_string))
-                .checksum_mode(ChecksumMode::Enabled)
+                .set_checksum_mode(checksum.then_some(ChecksumMode::Enabled))
                 .send()
         })
         .await

@@ -86,21 +86,6 @@ pub struct Retrying<'a> {
     pub wait: Duration,
 }
 
-impl Retrying<'_> {
-    /// What failed, as a reader wants it.
-    pub fn failure_text(&self) -> String {
-        match self.failure {
-            Failure::Changed => "the object changed (HTTP 412)".into(),
-            Failure::NotFound => "not found (HTTP 404)".into(),
-            Failure::NoSuchBucket => "no such bucket".into(),
-            Failure::Denied(text)
-            | Failure::Unreachable(text)
-            | Failure::Archived(text)
-            | Failure::Other(text) => text.clone(),
-        }
-    }
-}
-
 static OBSERVER: OnceLock<fn(&Retrying<'_>)> = OnceLock::new();
 
 /// Has `observer` called before every retry of this process (the first call wins). For

@@ -104,7 +104,7 @@ impl S3Restore {
         self.abandon();
         let (object, options) = self.object(target);
         if file.replace != b'a' {
-            let existing = match block_on(object.head(None, None)) {
+            let existing = match block_on(object.head(None, None, false)) {
                 Ok(head) => Some(head.last_modified().map(|t| t.secs()).unwrap_or(0)),
                 Err(Failure::NotFound) => None,
                 Err(f) => {
