@@ -487,13 +487,13 @@ fn assign_clients(
     planned: &[Planned],
     director: &DirectorSettings,
 ) -> Result<(), Failure> {
-    if director.clients.is_empty() {
+    let shares = director.client_shares().map_err(Failure::usage)?;
+    if shares.is_empty() {
         for s in shards.iter_mut() {
             s.client = None;
         }
         return Ok(());
     }
-    let shares = ClientShare::parse_list(&director.clients.join(",")).map_err(Failure::usage)?;
     let to_place: Vec<ToPlace> = shards
         .iter()
         .zip(planned)

@@ -73,6 +73,16 @@ pub struct DirectorSettings {
     pub always_incremental: Option<AlwaysIncremental>,
 }
 
+impl DirectorSettings {
+    /// The Clients with their weights, parsed from `clients` (empty: one Client for all).
+    pub fn client_shares(&self) -> Result<Vec<ClientShare>, String> {
+        if self.clients.is_empty() {
+            return Ok(Vec::new());
+        }
+        ClientShare::parse_list(&self.clients.join(","))
+    }
+}
+
 /// Incremental forever: the shard Jobs only ever read Incrementals from S3 (after the first
 /// Full); the Director makes new Fulls from the backups it holds (Bareos: Always Incremental
 /// and a Consolidate Job; Bacula 9.6: a scheduled VirtualFull).
@@ -190,10 +200,8 @@ impl PlanFile {
 
     /// The Clients of `director.clients` with their weights (empty: one Client for all).
     pub fn client_shares(&self) -> Result<Vec<ClientShare>, String> {
-        if self.director.clients.is_empty() {
-            return Ok(Vec::new());
-        }
-        ClientShare::parse_list(&self.director.clients.join(","))
+        self.director
+            .client_shares()
             .map_err(|e| format!("director.clients: {e}"))
     }
 

@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::types::EncodingType;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::naming::VersionTag;
@@ -155,15 +157,7 @@ impl Pages {
             (_, Some(after)) => request = request.start_after(after),
             (_, None) => {}
         }
-        async move {
-            let out = request.send().await.map_err(|e| attempt(&e))?;
-            // An error document in a 200 body (S3's SlowDown) parses as a result without the
-            // bucket name: never take it for an empty last page.
-            if out.name().is_none() {
-                return Err(error_document());
-            }
-            Ok(out)
-        }
+        async move { named_page(request.send(), |o: &ListObjectsV2Output| o.name()).await }
     }
 
     async fn next_objects_page(&mut self) -> Result<Page, Failure> {
@@ -226,13 +220,7 @@ impl Pages {
             (_, Some(after)) => request = request.key_marker(after),
             (_, None) => {}
         }
-        async move {
-            let out = request.send().await.map_err(|e| attempt(&e))?;
-            if out.name().is_none() {
-                return Err(error_document());
-            }
-            Ok(out)
-        }
+        async move { named_page(request.send(), |o: &ListObjectVersionsOutput| o.name()).await }
     }
 
     /// The next page of ListObjectVersions, versions of each key oldest first.
@@ -404,6 +392,22 @@ fn key_decoder(encoding: Option<&EncodingType>) -> impl Fn(&str) -> Result<Strin
 }
 
 /// A listing answer without the bucket name: an error document in a 200 body, retried.
+/// One attempt at a listing page. An error document in a 200 body (S3's SlowDown) parses as a
+/// result without the bucket name: never take it for an empty last page.
+async fn named_page<T, E>(
+    request: impl std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    name: impl Fn(&T) -> Option<&str>,
+) -> Result<T, Attempt>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let out = request.await.map_err(|e| attempt(&e))?;
+    if name(&out).is_none() {
+        return Err(error_document());
+    }
+    Ok(out)
+}
+
 fn error_document() -> Attempt {
     Attempt::Retry {
         failure: Failure::Other(
