@@ -2,6 +2,7 @@
 //! storage class, as an aligned table or as JSON. Memory grows with the number of distinct
 //! prefixes and classes, not with the number of keys.
 
+use crate::stdout::outln;
 use std::collections::BTreeMap;
 
 use s3_plugin::config::naming::double_quoted;
@@ -153,18 +154,18 @@ pub fn run(args: CensusArgs) -> Result<(), Failure> {
         };
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::error(format!("cannot encode JSON: {e}")))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        println!(
+        outln!(
             "{}: {} objects, {}",
             location,
             grouped(total.objects),
             human(total.bytes)
         );
-        println!();
+        outln!();
         let rows: Vec<(String, Count)> = prefixes.iter().map(|(p, c)| (label(p), *c)).collect();
         table(&format!("PREFIX (depth {})", args.depth), &rows, total);
-        println!();
+        outln!();
         let rows: Vec<(String, Count)> = classes.iter().map(|(s, c)| (s.clone(), *c)).collect();
         table("STORAGE CLASS", &rows, total);
     }
@@ -192,12 +193,14 @@ fn table(title: &str, rows: &[(String, Count)], total: Count) {
         .unwrap_or(5);
     let objects_w = grouped(total.objects).len().max(7);
     let bytes_w = total.bytes.to_string().len().max(5);
-    println!(
+    outln!(
         "{title:<width$}  {:>objects_w$}  {:>bytes_w$}  {:>9}",
-        "OBJECTS", "BYTES", "SIZE"
+        "OBJECTS",
+        "BYTES",
+        "SIZE"
     );
     for (label, c) in rows.iter().chain([&("TOTAL".to_string(), total)]) {
-        println!(
+        outln!(
             "{label:<width$}  {:>objects_w$}  {:>bytes_w$}  {:>9}",
             grouped(c.objects),
             c.bytes,

@@ -2,6 +2,7 @@
 //! line per check (`OK`, `FAIL` or `SKIP`, the check, the reason), exit 1 if any failed.
 //! Nothing printed ever contains a secret: messages name the credential source, not its keys.
 
+use crate::stdout::outln;
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ impl Report {
         if verdict == "FAIL" {
             self.failed = true;
         }
-        println!("{verdict:<4}  {check:<20}  {detail}");
+        outln!("{verdict:<4}  {check:<20}  {detail}");
         let _ = std::io::stdout().flush();
     }
     fn ok(&mut self, check: &str, detail: &str) {

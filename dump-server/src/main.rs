@@ -23,6 +23,7 @@ mod progress;
 mod shard_planner;
 mod size;
 mod status;
+mod stdout;
 
 #[cfg(test)]
 mod planner_props;
@@ -32,6 +33,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use s3_plugin::config::naming::{key_to_name, name_to_key};
+use stdout::outln;
 
 #[derive(Parser)]
 #[command(
@@ -82,29 +84,18 @@ fn main() -> ExitCode {
             e.exit()
         }
     };
-    if !matches!(cli.command, Command::Status(_)) {
-        // Output piped into `head` and the like: end quietly when the reader goes away, as
-        // other command-line tools do, instead of panicking on a write to a closed pipe. Not
-        // for `status`, which writes to bconsole: a console that ends early must still give a
-        // monitoring verdict (UNKNOWN), not a death by signal.
-        // SAFETY: no other thread exists yet (parsing the command line starts none); SIG_DFL
-        // is always a valid disposition.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
     let result = match cli.command {
         Command::Status(args) => return status::run(args),
         Command::Plan(args) => plan::run(*args),
         Command::Check(args) => check::run(args),
         Command::Census(args) => census::run(args),
         Command::Name { bucket, key } => {
-            println!("{}", String::from_utf8_lossy(&key_to_name(&bucket, &key)));
+            outln!("{}", String::from_utf8_lossy(&key_to_name(&bucket, &key)));
             Ok(())
         }
         Command::Key { bucket, name } => match name_to_key(&bucket, name.as_bytes()) {
             Ok(key) => {
-                println!("{key}");
+                outln!("{key}");
                 Ok(())
             }
             Err(e) => Err(exit::Failure::usage(format!("{name}: {e}"))),
@@ -112,12 +103,12 @@ fn main() -> ExitCode {
         Command::ProbeLibrary { path } => match plugin_probe::probe_in_this_process(&path) {
             Ok(facts) => {
                 for (k, v) in facts {
-                    println!("{k}={}", v.replace('\n', " "));
+                    outln!("{k}={}", v.replace('\n', " "));
                 }
                 Ok(())
             }
             Err(e) => {
-                println!("{e}");
+                outln!("{e}");
                 Err(exit::Failure::silent())
             }
         },

@@ -2,6 +2,7 @@
 //! Director resources; with an existing plan, keep its boundaries and split what outgrew the
 //! limit.
 
+use crate::stdout::outln;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -575,7 +576,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
         (None, Some(o)) => format!("at most {} objects per job", grouped(o)),
         (None, None) => String::new(),
     };
-    println!(
+    outln!(
         "s3://{}: {} objects, {} in {} shards ({limit})",
         plan.bucket,
         grouped(plan.objects),
@@ -595,7 +596,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
             })
             .collect();
         let new = planned.len() - kept;
-        println!(
+        outln!(
             "re-plan of {} shards: {kept} kept, {} split into {new} new shards",
             prev.shards.len(),
             split.len()
@@ -630,7 +631,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
         .filter_map(|s| s.client.as_ref().map(|c| c.len() + 2))
         .max()
         .map_or(0, |w| w.max(8));
-    println!(
+    outln!(
         "{:<width$}  {:<status_w$}  {:<client_w$}{:>objects_w$}  {:>bytes_w$}  RANGE",
         "SHARD",
         "STATUS",
@@ -640,7 +641,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
     );
     for (s, p) in plan.shards.iter().zip(planned) {
         let status = status_of(s, p);
-        println!(
+        outln!(
             "{:<width$}  {status:<status_w$}  {:<client_w$}{:>objects_w$}  {:>bytes_w$}  {}",
             s.name,
             s.client.as_deref().unwrap_or(""),
@@ -674,7 +675,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
                 .iter()
                 .filter(|s| s.client.as_deref() == Some(c.name.as_str()))
                 .fold((0u64, 0u64), |(n, b), s| (n + 1, b + s.bytes));
-            println!(
+            outln!(
                 "client {} (weight {}): {n} shards, {}",
                 c.name,
                 c.weight,
@@ -686,7 +687,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
         "bacula" => format!("{}", out.join("bacula-dir-shards.conf").display()),
         _ => format!("{}/", out.join("bareos-dir.d").display()),
     };
-    println!("wrote {} and {where_}", out.join("plan.toml").display());
+    outln!("wrote {} and {where_}", out.join("plan.toml").display());
     if let Some(a) = &plan.director.always_incremental {
         let (inc, cons) = director_config::ai_pools(a);
         let how = match plan.director.dialect.as_str() {
@@ -699,7 +700,7 @@ fn report(plan: &PlanFile, planned: &[Planned], previous: Option<&PlanFile>, out
                 director_config::ai_job_name(&plan.director)
             ),
         };
-        println!(
+        outln!(
             "incremental forever: accurate Incrementals into Pool {inc}, Fulls consolidated \
              into Pool {cons} by the {how}; label Volumes into both Pools"
         );

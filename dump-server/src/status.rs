@@ -14,6 +14,7 @@
 //! than `--warn-age` a WARNING. A console that cannot be run, does not reach the Director or
 //! answers something unreadable is UNKNOWN.
 
+use crate::stdout::{out, outln};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -802,12 +803,12 @@ fn table(r: &Report) -> String {
 fn unknown(json: bool, message: &str) -> ExitCode {
     let line = format!("S3 BACKUP UNKNOWN - {message}");
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "state": "UNKNOWN", "summary": line, "shards": [] })
         );
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
     ExitCode::from(State::Unknown as u8)
 }
@@ -900,12 +901,12 @@ pub fn run(args: StatusArgs) -> ExitCode {
     let report = report(&plan.bucket, shards, ages);
     if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{j}"),
+            Ok(j) => outln!("{j}"),
             Err(e) => return unknown(false, &format!("cannot encode the report: {e}")),
         }
     } else {
-        println!("{}", report.summary);
-        print!("{}", table(&report));
+        outln!("{}", report.summary);
+        out!("{}", table(&report));
     }
     ExitCode::from(report.state as u8)
 }

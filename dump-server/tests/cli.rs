@@ -189,3 +189,53 @@ fn a_closed_output_pipe_ends_the_tool_quietly() {
         out.status
     );
 }
+
+/// A connection the S3 server closes while the tool writes to it must be an error for the retry
+/// policy, never a death by SIGPIPE (a write to a socket whose peer has gone raises it): the
+/// tool keeps SIGPIPE ignored while it talks to the network; only its own standard output,
+/// closed, ends it (test above). Checked on the running process, at the moment it has a
+/// connection open to a server that never answers.
+#[test]
+fn sigpipe_stays_ignored_while_the_tool_talks_to_s3() {
+    let dir = scratch_with_credentials("sigpipe");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let plugin = format!(
+        "s3:bucket=b:endpoint={endpoint}:region=us-east-1:credentials_file={}",
+        dir.join("credentials").display()
+    );
+    let (accepted, connected) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            let _ = accepted.send(());
+        }
+    });
+    for command in ["census", "check"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dump-server"))
+            .args([command, "--plugin", &plugin])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        connected
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{command} never connected to {endpoint}"));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let ignored = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+            .expect("SigIgn in /proc/PID/status");
+        assert_ne!(
+            ignored & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "{command}: SIGPIPE is not ignored while a connection is open (SigIgn {ignored:x})"
+        );
+        while connected.try_recv().is_ok() {}
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
