@@ -156,6 +156,7 @@ impl std::ops::Deref for JobState {
 }
 
 const MAX_CALLS_TRACED: usize = 200_000;
+const MAX_DEBUG_UNTRACED: usize = 1_000;
 
 pub(crate) struct JobState {
     pub kind: JobKind,
@@ -333,8 +334,14 @@ impl JobState {
         self.inner().untraced = true;
     }
 
+    /// A debug line (`DebugMessage`): all of them are kept, except in an untraced
+    /// (discard-data benchmark) job, which keeps the first [`MAX_DEBUG_UNTRACED`], as a daemon
+    /// prints them instead of holding them: a benchmark's peak RSS is the plugin's.
     pub(crate) fn debug(&self, line: String) {
-        self.inner().debug.push(line);
+        let mut i = self.inner();
+        if !i.untraced || i.debug.len() < MAX_DEBUG_UNTRACED {
+            i.debug.push(line);
+        }
     }
 
     pub(crate) fn trace(&self, call: String) {
