@@ -5,6 +5,7 @@
 //! * `check`: pre-flight of a plugin string (endpoint, TLS, credentials, bucket, GET, library);
 //! * `census`: objects and bytes per prefix and storage class;
 //! * `status`: the bucket's protection from the Director's catalog (monitoring plugin style);
+//! * `options`: the plugin string's options, their values and defaults;
 //! * `name` / `key`: translate between S3 keys and the file names in the catalog.
 //!
 //! Exit codes: 0 success, 1 a check failed or the run failed (S3, files), 2 bad usage;
@@ -33,7 +34,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use s3_plugin::config::naming::{key_to_name, name_to_key};
-use stdout::outln;
+use stdout::{out, outln};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +62,8 @@ enum Command {
     /// last job from the Director's catalog (bconsole); monitoring-plugin exit codes 0 OK,
     /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Status(status::StatusArgs),
+    /// Print the plugin string's options: what each does, what it takes, its default.
+    Options,
     /// Print the catalog file name the plugin records for KEY of BUCKET.
     Name { bucket: String, key: String },
     /// Print the S3 key behind a catalog file NAME (`/<bucket>/…`) of BUCKET.
@@ -89,6 +92,10 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(*args),
         Command::Check(args) => check::run(args),
         Command::Census(args) => census::run(args),
+        Command::Options => {
+            out!("{}", s3_plugin::config::options::help());
+            Ok(())
+        }
         Command::Name { bucket, key } => {
             outln!("{}", String::from_utf8_lossy(&key_to_name(&bucket, &key)));
             Ok(())

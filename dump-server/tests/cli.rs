@@ -239,3 +239,25 @@ fn sigpipe_stays_ignored_while_the_tool_talks_to_s3() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `dump-server options` prints every option of the plugin string with its default, from the
+/// same table the plugin parses with.
+#[test]
+fn options_lists_every_option_with_its_default() {
+    let (code, out, _) = run(&["options"]);
+    assert_eq!(code, 0);
+    for option in s3_plugin::config::options::OPTIONS {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(option.name))
+            .unwrap_or_else(|| panic!("{} missing:\n{out}", option.name));
+        assert!(
+            line.contains(&format!("default: {})", option.default.text())),
+            "{line}"
+        );
+    }
+    assert!(
+        out.contains("prefetch_bytes") && out.contains("default: 64M"),
+        "{out}"
+    );
+}

@@ -68,14 +68,6 @@ pub enum Archived {
     Fail,
 }
 
-pub const DEFAULT_CONCURRENCY: usize = 128;
-pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
-pub const DEFAULT_PREFETCH_BYTES: u64 = 64 << 20;
-pub const DEFAULT_SINCE_MARGIN: i64 = 1;
-pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 60;
-pub const DEFAULT_RETRIES: u32 = 10;
-pub const DEFAULT_RETRY_MAX_SECS: u64 = 300;
-
 /// How an option's value is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -109,6 +101,15 @@ impl OptionDefault {
     pub fn text(&self) -> &'static str {
         match self {
             OptionDefault::Value(t) | OptionDefault::Absent(t) => t,
+        }
+    }
+
+    /// The value that stands for a left-out option: the default written as a value, or
+    /// nothing (empty) where leaving it out has a meaning of its own.
+    pub fn value(&self) -> &'static str {
+        match self {
+            OptionDefault::Value(v) => v,
+            OptionDefault::Absent(_) => "",
         }
     }
 }
@@ -526,6 +527,8 @@ impl Options {
                 .find(|(k, _)| k == option.name)
                 .map(|(_, v)| v.as_str())
         };
+        // The value written, else the table's default: the table is the one place defaults live.
+        let value = |option: &Spec| get(option).unwrap_or_else(|| option.default.value());
         let bucket = get(&BUCKET)
             .ok_or_else(|| bad(BUCKET.name, "missing (e.g. s3:bucket=photos)"))?
             .to_string();
@@ -553,13 +556,12 @@ impl Options {
                 None => Ok(None),
             }
         };
-        let prefetch_bytes = match get(&PREFETCH_BYTES) {
-            Some(v) => PREFETCH_BYTES.size(v)?,
-            None => DEFAULT_PREFETCH_BYTES,
-        };
+        let prefetch_bytes = PREFETCH_BYTES.size(value(&PREFETCH_BYTES))?;
         let part_size = match get(&PART_SIZE) {
             Some(v) => PART_SIZE.size(v)?.min(1 << 30),
-            None => DEFAULT_PART_SIZE.min(prefetch_bytes),
+            None => PART_SIZE
+                .size(PART_SIZE.default.value())?
+                .min(prefetch_bytes),
         };
         if part_size > prefetch_bytes {
             return Err(bad(
@@ -585,41 +587,20 @@ impl Options {
             end_at: non_empty(&END_AT)?,
             credentials_file: non_empty(&CREDENTIALS_FILE)?.map(PathBuf::from),
             profile: non_empty(&PROFILE)?,
-            concurrency: match get(&CONCURRENCY) {
-                Some(v) => CONCURRENCY.number(v)? as usize,
-                None => DEFAULT_CONCURRENCY,
-            },
+            concurrency: CONCURRENCY.number(value(&CONCURRENCY))? as usize,
             prefetch_bytes,
             part_size,
             max_rate: match get(&MAX_RATE) {
                 Some(v) => Some(MAX_RATE.size(v)?),
                 None => None,
             },
-            since_margin: match get(&SINCE_MARGIN) {
-                Some(v) => SINCE_MARGIN.number(v)? as i64,
-                None => DEFAULT_SINCE_MARGIN,
-            },
-            read_timeout: Duration::from_secs(match get(&READ_TIMEOUT) {
-                Some(v) => READ_TIMEOUT.number(v)?,
-                None => DEFAULT_READ_TIMEOUT_SECS,
-            }),
+            since_margin: SINCE_MARGIN.number(value(&SINCE_MARGIN))? as i64,
+            read_timeout: Duration::from_secs(READ_TIMEOUT.number(value(&READ_TIMEOUT))?),
             ca_file: non_empty(&CA_FILE)?.map(PathBuf::from),
-            verify_tls: match get(&VERIFY_TLS) {
-                Some(v) => VERIFY_TLS.yes_no(v)?,
-                None => true,
-            },
-            retries: match get(&RETRIES) {
-                Some(v) => RETRIES.number(v)? as u32,
-                None => DEFAULT_RETRIES,
-            },
-            retry_max: Duration::from_secs(match get(&RETRY_MAX_SECONDS) {
-                Some(v) => RETRY_MAX_SECONDS.number(v)?,
-                None => DEFAULT_RETRY_MAX_SECS,
-            }),
-            versions: match get(&VERSIONS) {
-                Some(v) => VERSIONS.yes_no(v)?,
-                None => false,
-            },
+            verify_tls: VERIFY_TLS.yes_no(value(&VERIFY_TLS))?,
+            retries: RETRIES.number(value(&RETRIES))? as u32,
+            retry_max: Duration::from_secs(RETRY_MAX_SECONDS.number(value(&RETRY_MAX_SECONDS))?),
+            versions: VERSIONS.yes_no(value(&VERSIONS))?,
             as_of: match get(&AS_OF) {
                 Some(v) => Some(crate::config::naming::parse_utc(v).ok_or_else(|| {
                     bad(
@@ -629,8 +610,8 @@ impl Options {
                 })?),
                 None => None,
             },
-            archived: match get(&ARCHIVED).map(|v| ARCHIVED.choice(v)).transpose()? {
-                Some(1) => Archived::Fail,
+            archived: match ARCHIVED.choice(value(&ARCHIVED))? {
+                1 => Archived::Fail,
                 _ => Archived::Skip,
             },
         })
@@ -690,7 +671,7 @@ mod tests {
         let o = parse("s3:bucket=b").unwrap();
         assert!(!o.path_style);
         assert_eq!(o.prefix, "");
-        assert_eq!(o.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(o.concurrency, 128);
         let o = parse("s3:bucket=b:endpoint=https://x").unwrap();
         assert!(o.path_style);
         let o = parse("s3:endpoint=http://127.0.0.1:7480/:bucket=b").unwrap();
