@@ -302,7 +302,7 @@ mod tests {
         let port = refused_port();
         let endpoint = format!("http://127.0.0.1:{port}");
         let (result, retries, took) = list_once(&endpoint, 10);
-        let Err(Failure::Unreachable(text)) = result else {
+        let Err(Failure::CannotConnect(text)) = result else {
             panic!("{result:?}");
         };
         assert!(

@@ -40,6 +40,11 @@ pub enum Failure {
     /// The endpoint could not be reached (connect, DNS, TLS, timeout).
     #[error("the endpoint could not be reached: {0}")]
     Unreachable(String),
+    /// A connect failure (refused, DNS, TLS handshake, connect timeout) to an endpoint that has
+    /// not answered this job or command yet ([`crate::s3::http::CannotConnect`], which names the
+    /// endpoint): the retry policy gives it only a few quick tries.
+    #[error("{0}")]
+    CannotConnect(String),
     /// 403 InvalidObjectState: the object is in an archive storage class (or an archive tier
     /// of INTELLIGENT_TIERING) and must be restored before it can be read.
     #[error("the object is archived and cannot be read until it is restored: {0}")]
@@ -67,6 +72,7 @@ impl Failure {
         );
         match self {
             Failure::Unreachable(d) => Failure::Unreachable(d + &note),
+            Failure::CannotConnect(d) => Failure::CannotConnect(d + &note),
             Failure::Denied(d) => Failure::Denied(d + &note),
             Failure::Other(d) => Failure::Other(d + &note),
             other => other,
@@ -187,6 +193,18 @@ pub fn is_certificate_text(text: &str) -> bool {
     .any(|needle| text.contains(needle))
 }
 
+/// The [`CannotConnect`](crate::s3::http::CannotConnect) among the causes of `err`, if any.
+fn cannot_connect(err: &dyn std::error::Error) -> Option<&crate::s3::http::CannotConnect> {
+    let mut source = err.source();
+    while let Some(e) = source {
+        if let Some(found) = e.downcast_ref::<crate::s3::http::CannotConnect>() {
+            return Some(found);
+        }
+        source = e.source();
+    }
+    None
+}
+
 /// Classifies an SDK error.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> Failure
 where
@@ -198,9 +216,10 @@ where
             service.err().code().unwrap_or(""),
             service.err().message().unwrap_or(""),
         ),
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            Failure::Unreachable(chain(err))
-        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => match cannot_connect(err) {
+            Some(first_contact) => Failure::CannotConnect(first_contact.to_string()),
+            None => Failure::Unreachable(chain(err)),
+        },
         SdkError::ResponseError(_) => Failure::Other(format!(
             "the response broke off or could not be read: {}",
             chain(err)
@@ -235,7 +254,7 @@ pub fn bucket_message(
              {credential_source}: {detail}"
         ),
         // The endpoint never answered: the detail names it already.
-        Failure::Unreachable(detail) if detail.starts_with(crate::s3::http::CANNOT_CONNECT) => {
+        Failure::CannotConnect(detail) => {
             format!("cannot reach the S3 endpoint of bucket '{bucket}': {detail}")
         }
         Failure::Unreachable(detail) => {

@@ -26,7 +26,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::config::options::Options;
 use crate::s3::errors::{attempt, Failure};
-use crate::s3::http::CANNOT_CONNECT;
 
 /// A request that got no answer within `timeout`: retried like an unreachable server.
 pub fn timed_out(timeout: Duration) -> Attempt {
@@ -62,15 +61,6 @@ const FIRST_CONTACT_TRIES: u32 = 3;
 const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(4);
 /// The wait before their retry number `n` + 1 is `n` + 1 times this.
 const FIRST_CONTACT_WAIT: Duration = Duration::from_millis(500);
-
-/// The text of a failure to connect to an endpoint that never answered, from where it names
-/// the endpoint.
-fn never_connected(failure: &Failure) -> Option<&str> {
-    match failure {
-        Failure::Unreachable(text) => text.find(CANNOT_CONNECT).map(|at| &text[at..]),
-        _ => None,
-    }
-}
 
 /// A retry about to be made, for an observer.
 #[derive(Debug)]
@@ -181,21 +171,20 @@ impl RetryPolicy {
                 Err(Attempt::Retry { failure, after }) => (failure, after),
             };
             let elapsed = started.elapsed();
-            let (failure, retries, budget, wait) = match never_connected(&failure) {
-                Some(text) => (
-                    Failure::Unreachable(text.to_string()),
+            let (retries, budget, wait) = if matches!(failure, Failure::CannotConnect(_)) {
+                (
                     self.retries.min(FIRST_CONTACT_TRIES - 1),
                     self.max_elapsed.min(FIRST_CONTACT_BUDGET),
                     FIRST_CONTACT_WAIT.saturating_mul(attempt + 1),
-                ),
-                None => (
-                    failure,
+                )
+            } else {
+                (
                     self.retries,
                     self.max_elapsed,
                     after
                         .map(|a| a.min(RETRY_AFTER_CAP))
                         .unwrap_or_else(|| self.backoff(attempt)),
-                ),
+                )
             };
             if attempt >= retries || elapsed >= budget {
                 return Err(failure.gave_up(attempt, elapsed));
@@ -296,9 +285,9 @@ mod tests {
             .run("never reached", &cancel, &stats, || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(Attempt::Retry {
-                    failure: Failure::Unreachable(format!(
-                        "dispatch failure: io error: {CANNOT_CONNECT}http://h:1: refused"
-                    )),
+                    failure: Failure::CannotConnect(
+                        "cannot connect to endpoint http://h:1: refused".into(),
+                    ),
                     after: None,
                 })
             })
@@ -306,7 +295,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), FIRST_CONTACT_TRIES);
         assert!(started.elapsed() <= FIRST_CONTACT_BUDGET);
         match r {
-            Err(Failure::Unreachable(text)) => assert!(
+            Err(Failure::CannotConnect(text)) => assert!(
                 text.starts_with("cannot connect to endpoint http://h:1: refused (gave up after 2"),
                 "{text}"
             ),
