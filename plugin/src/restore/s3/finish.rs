@@ -180,6 +180,13 @@ impl Upload {
         } else {
             self.multipart_copy(version, &headers_only)?
         };
+        // Some servers (Ceph 16) answer the copy without the new version's id: the current
+        // version, asked for by a HEAD, is the copy then (unless somebody wrote the key since,
+        // which makes the headerless version just as superseded).
+        let new_version = match (version, new_version) {
+            (Some(_), None) => self.current_version(),
+            (_, new) => new,
+        };
         if !self.meta.tags.is_empty() {
             self.put_tags(new_version.as_deref())?;
         }
@@ -195,6 +202,25 @@ impl Upload {
             }
         }
         Ok(())
+    }
+
+    /// The id of the key's current version, from a HEAD; `None` (with a warning: the headerless
+    /// version is then left) if the HEAD fails or names none.
+    fn current_version(&self) -> Option<String> {
+        match block_on(self.object.head(None, None, false)) {
+            Ok(head) => head
+                .version_id()
+                .filter(|v| *v != "null")
+                .map(str::to_string),
+            Err(failure) => {
+                log::warn!(
+                    "s3: cannot tell which version of {} the metadata copy made ({failure}); \
+                     the version without its headers is left",
+                    self.what()
+                );
+                None
+            }
+        }
     }
 
     /// Copy of an object above 5 GiB: a multipart copy with the recorded headers; aborted
