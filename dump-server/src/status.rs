@@ -369,6 +369,19 @@ pub fn parse_bareos(text: &str) -> Result<Answers, String> {
         let Some(jobs) = v.pointer("/result/jobs").and_then(Value::as_array) else {
             continue;
         };
+        // Rows the console's ACLs hide are left out of the list and counted here: a shard
+        // would look never backed up (or its failures hidden) while it is only out of sight.
+        let hidden = v
+            .pointer("/result/meta/range/filtered")
+            .and_then(scalar)
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if hidden > 0 {
+            return Err(format!(
+                "the Director hid {hidden} job(s) from this console (its Job, Client, Pool or \
+                 FileSet ACLs): let the console that runs status see the shards' jobs"
+            ));
+        }
         answers.lists += 1;
         if jobs.is_empty() {
             answers.empty += 1;
@@ -568,8 +581,19 @@ pub fn judge(
 ) -> ShardStatus {
     let mut backups: Vec<&JobRecord> = records.iter().copied().filter(|r| r.is_backup()).collect();
     backups.sort_by_key(|r| r.jobid);
-    let last_good = backups.iter().rev().find(|r| r.good()).copied();
-    let last_full = backups.iter().rev().find(|r| r.good() && r.full()).copied();
+    // The last good backups are the ones that protect the latest state, by end time: a
+    // consolidating VirtualFull (Bareos' Always Incremental, Bacula's VirtualFull) has a newer
+    // JobId than the Incrementals after the ones it consolidated, but the Director gives it the
+    // end time of the newest job it consolidated.
+    let newest = |keep: &dyn Fn(&JobRecord) -> bool| {
+        backups
+            .iter()
+            .copied()
+            .filter(|r| keep(r))
+            .max_by_key(|r| (r.end.unwrap_or(i64::MIN), r.jobid))
+    };
+    let last_good = newest(&|r| r.good());
+    let last_full = newest(&|r| r.good() && r.full());
     let last_job = backups.last().copied();
     let last_finished = backups.iter().rev().find(|r| !r.unfinished()).copied();
     let (state, problem) = match (last_good, last_finished) {
@@ -1109,6 +1133,97 @@ You are connected using the default console
         assert_eq!((a.lists, a.empty), (2, 2));
     }
 
+    /// As a Bareos 25 Director answers through bconsole with stdin not a terminal: every
+    /// command echoed, glued to the end of the previous JSON answer; lower-case keys, every
+    /// value a string, `client` (not `clientname`), NULL as "".
+    const BAREOS_25: &str = r#"Connecting to Director localhost:9101
+ Encryption: TLS_CHACHA20_POLY1305_SHA256 TLSv1.3
+1000 OK: bareos-dir Version: 25.1.0 (05 November 2026)
+Enter a period to cancel a command.
+.api 2
+{
+  "jsonrpc": "2.0",
+  "id": null,
+  "result": {
+    "api": 2
+  }
+}llist job=s3-b-0001
+{
+  "jsonrpc": "2.0",
+  "id": null,
+  "result": {
+    "jobs": [
+      {
+        "jobid": "7",
+        "job": "s3-b-0001.2026-12-06_01.00.00_07",
+        "name": "s3-b-0001",
+        "purgedfiles": "0",
+        "type": "B",
+        "level": "I",
+        "clientid": "1",
+        "client": "dump-fd",
+        "jobstatus": "T",
+        "schedtime": "2026-12-06 01:00:00",
+        "starttime": "2026-12-06 01:00:01",
+        "endtime": "2026-12-06 01:00:09",
+        "realendtime": "2026-12-06 01:00:09",
+        "duration": "00:00:08",
+        "jobtdate": "1796518809",
+        "volsessionid": "3",
+        "volsessiontime": "1796518000",
+        "jobfiles": "12",
+        "jobbytes": "3456",
+        "joberrors": "0",
+        "jobmissingfiles": "0",
+        "poolid": "2",
+        "poolname": "Incr",
+        "priorjobid": "0",
+        "filesetid": "1",
+        "fileset": "s3-b-0001"
+      }
+    ]
+  }
+}llist job=s3-b-0002
+{
+  "jsonrpc": "2.0",
+  "id": null,
+  "result": {
+    "jobs": []
+  }
+}quit
+{
+  "jsonrpc": "2.0",
+  "id": null,
+  "result": {}
+}"#;
+
+    #[test]
+    fn bareos_25_console_output_parses() {
+        let a = parse_bareos(BAREOS_25).unwrap();
+        assert_eq!((a.lists, a.empty), (2, 1));
+        assert_eq!(a.records.len(), 1);
+        let r = &a.records[0];
+        assert_eq!(
+            (r.jobid, r.name.as_str(), r.kind, r.level, r.status),
+            (7, "s3-b-0001", 'B', 'I', 'T')
+        );
+        assert_eq!((r.files, r.bytes, r.errors), (12, 3456, 0));
+        assert_eq!(r.end, Some(1_796_518_809));
+        assert_eq!(r.client.as_deref(), Some("dump-fd"));
+    }
+
+    /// Jobs the console's ACLs hide are counted in `meta.range.filtered`: UNKNOWN, not a shard
+    /// that looks never backed up.
+    #[test]
+    fn jobs_hidden_by_the_consoles_acls_are_unknown_not_never_backed_up() {
+        let text =
+            r#"{"jsonrpc":"2.0","id":null,"result":{"jobs":[],"meta":{"range":{"filtered":"3"}}}}"#;
+        let e = parse_bareos(text).unwrap_err();
+        assert!(e.contains("hid 3 job(s)") && e.contains("ACLs"), "{e}");
+        let text = r#"{"result":{"jobs":[],"meta":{"range":{"filtered":0}}}}"#;
+        assert_eq!(parse_bareos(text).unwrap().empty, 1);
+    }
+
     #[test]
     fn bareos_error_response_is_reported() {
         let text = r#"{"jsonrpc":"2.0","id":null,"error":{"data":{"result":{},"messages":{"error":["Permission denied.\n"]}},"message":"failed","code":1}}"#;
@@ -1136,6 +1251,30 @@ You are connected using the default console
             errors: 0,
             client: None,
         }
+    }
+
+    /// Bareos' Always Incremental: the Consolidate job's VirtualFull gets a new JobId but the
+    /// end time of the newest job it consolidated (older than the job retention); the shard's
+    /// last good backup is still last night's Incremental.
+    #[test]
+    fn a_consolidated_virtual_full_does_not_age_the_shard() {
+        let now = 1_000_000;
+        let (h, d) = (3600, 86_400);
+        let full = rec(1, 'F', 'T', Some(now - 10 * d));
+        let old_incr = rec(2, 'I', 'T', Some(now - 8 * d));
+        let incr = rec(3, 'I', 'T', Some(now - h));
+        let consolidated = rec(4, 'f', 'T', Some(now - 8 * d));
+        let s = judge(
+            "s",
+            None,
+            &[&full, &old_incr, &incr, &consolidated],
+            now,
+            AGES,
+        );
+        assert_eq!(s.state, State::Ok, "{s:?}");
+        assert_eq!(s.last_backup.as_ref().unwrap().jobid, 3);
+        assert_eq!(s.last_full.as_ref().unwrap().jobid, 4);
+        assert_eq!(s.last_job.as_ref().unwrap().jobid, 4);
     }
 
     #[test]
