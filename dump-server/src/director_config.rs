@@ -221,7 +221,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         rest = rest[digits..].trim_start();
         let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = rest[..letters].to_ascii_lowercase();
-        rest = rest[letters..].trim_start_matches([' ', ',']);
+        // No commas: the Director's parser stops at one and drops the rest ("1 month, 2
+        // weeks" would be a month there).
+        rest = rest[letters..].trim_start();
         let seconds: u64 = match unit.as_str() {
             "" | "s" | "sec" | "secs" | "second" | "seconds" => 1,
             "n" | "min" | "mins" | "minute" | "minutes" => 60,
@@ -244,7 +246,14 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// A schedule's Run time ('daily at 09:00', 'sun at 03:30', '1st sun at 12:00'): written as
 /// is after `Run = [Level=… ]`, so only letters, digits, spaces and `:-,/` are allowed.
 pub fn check_run_time(what: &str, text: &str) -> Result<(), String> {
-    let ok = !text.trim().is_empty()
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // A time of day must follow the keyword `at` (the Director refuses it otherwise).
+    let times_after_at = words.iter().enumerate().all(|(i, w)| {
+        !(w.contains(':') && w.starts_with(|c: char| c.is_ascii_digit()))
+            || (i > 0 && words[i - 1].eq_ignore_ascii_case("at"))
+    });
+    let ok = !words.is_empty()
+        && times_after_at
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b" :-,/".contains(&b));
@@ -252,7 +261,8 @@ pub fn check_run_time(what: &str, text: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{what} '{text}' is not a schedule time (e.g. 'daily at 09:00', 'sun at 03:30')"
+            "{what} '{text}' is not a schedule time (e.g. 'daily at 09:00', 'sun at 03:30'; a \
+             time of day follows 'at')"
         ))
     }
 }
@@ -874,6 +884,8 @@ mod tests {
             "7 days;",
             "-1 day",
             "7 \"days\"",
+            // The Director stops at a comma: this would be one month there.
+            "1 month, 2 weeks",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
@@ -896,7 +908,20 @@ mod tests {
         assert!(check_always_incremental(&a)
             .unwrap_err()
             .contains("--ai-consolidate-at"));
-        a.consolidate_at = Some("1st sun at 03:30".into());
+        // The Director wants `at` before a time of day.
+        a.consolidate_at = Some("daily 09:00".into());
+        assert!(check_always_incremental(&a)
+            .unwrap_err()
+            .contains("a time of day follows 'at'"));
+        for fine in [
+            "1st sun at 03:30",
+            "mon-sat at 1:05",
+            "daily AT 09:00",
+            "daily",
+        ] {
+            a.consolidate_at = Some(fine.into());
+            assert!(check_always_incremental(&a).is_ok(), "{fine}");
+        }
         a.pool_prefix = "A I".into();
         assert!(check_always_incremental(&a)
             .unwrap_err()
