@@ -339,6 +339,14 @@ fn s3_checks(report: &mut Report, options: &Options) {
                     );
                     report.fail("bucket listable", &message);
                 }
+                // No S3 answer at all: the credentials were never put to the test.
+                S3Failure::Unreachable(_) | S3Failure::CannotConnect(_) => {
+                    report.skip(
+                        "credentials",
+                        "not checked: the endpoint gave no S3 answer (see below)",
+                    );
+                    report.fail("bucket listable", &message);
+                }
                 _ => {
                     report.fail("credentials", &message);
                     report.skip(

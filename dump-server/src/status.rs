@@ -595,7 +595,14 @@ pub fn judge(
     let last_good = newest(&|r| r.good());
     let last_full = newest(&|r| r.good() && r.full());
     let last_job = backups.last().copied();
-    let last_finished = backups.iter().rev().find(|r| !r.unfinished()).copied();
+    // The same order for the last finished job, or a failed Incremental followed by a good
+    // consolidation would hide behind it (a finished job without an end time counts as the
+    // newest: it cannot hide a failure either).
+    let last_finished = backups
+        .iter()
+        .copied()
+        .filter(|r| !r.unfinished())
+        .max_by_key(|r| (r.end.unwrap_or(i64::MAX), r.jobid));
     let (state, problem) = match (last_good, last_finished) {
         (_, Some(f)) if !f.good() => (
             State::Critical,
@@ -1275,6 +1282,28 @@ Enter a period to cancel a command.
         assert_eq!(s.last_backup.as_ref().unwrap().jobid, 3);
         assert_eq!(s.last_full.as_ref().unwrap().jobid, 4);
         assert_eq!(s.last_job.as_ref().unwrap().jobid, 4);
+
+        // Last night's Incremental failed; the consolidation after it succeeded: CRITICAL,
+        // naming the failed job.
+        let failed = rec(5, 'I', 'E', Some(now - h / 2));
+        let consolidated_again = rec(6, 'f', 'T', Some(now - 7 * d));
+        let s = judge(
+            "s",
+            None,
+            &[
+                &full,
+                &old_incr,
+                &incr,
+                &consolidated,
+                &failed,
+                &consolidated_again,
+            ],
+            now,
+            AGES,
+        );
+        assert_eq!(s.state, State::Critical, "{s:?}");
+        assert!(s.problem.as_ref().unwrap().contains("JobId 5"), "{s:?}");
+        assert_eq!(s.last_backup.as_ref().unwrap().jobid, 3);
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub(crate) fn write(args: fmt::Arguments) {
         if e.kind() == io::ErrorKind::BrokenPipe {
             end_by_sigpipe();
         }
-        eprintln!("dump-server: cannot write to standard output: {e}");
+        let _ = writeln!(
+            io::stderr(),
+            "dump-server: cannot write to standard output: {e}"
+        );
         std::process::exit(1);
     }
 }

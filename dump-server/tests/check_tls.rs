@@ -148,7 +148,10 @@ fn tls_is_trusted_only_with_the_right_ca() {
         tls.starts_with("OK") && tls.contains("SSL_CERT_FILE"),
         "{out}"
     );
-    assert!(line(&out, "credentials").starts_with("FAIL"), "{out}");
+    // The server closes the connection after the handshake: no S3 answer, so the credentials
+    // are not judged, and the listing fails.
+    assert!(line(&out, "credentials").starts_with("SKIP"), "{out}");
+    assert!(line(&out, "bucket listable").starts_with("FAIL"), "{out}");
     assert!(line(&out, "plugin library").starts_with("FAIL"), "{out}");
 
     // The plugin string's ca_file is trusted on top of the system's roots; verify_tls=no

@@ -184,7 +184,9 @@ impl Upload {
         // version, asked for by a HEAD, is the copy then (unless somebody wrote the key since,
         // which makes the headerless version just as superseded).
         let new_version = match (version, new_version) {
-            (Some(_), None) => self.current_version(),
+            // A HEAD that still names the uploaded version (a lagging replica) tells nothing:
+            // the tags then go on the current version and nothing is deleted.
+            (Some(old), None) => self.current_version().filter(|v| v != old),
             (_, new) => new,
         };
         if !self.meta.tags.is_empty() {
