@@ -345,12 +345,23 @@ pub fn render_ai_pools(
     ))
 }
 
+/// Bareos' `Max Full Consolidations` for `shards` shard Jobs: all their first Fulls are taken
+/// together and would all pass `Max Full Age` on the same day (the whole bucket copied tape to
+/// tape in one run); a Full is consolidated about every (Max Full Age − Job Retention), so this
+/// many a day spreads them evenly over that cycle.
+pub fn max_full_consolidations(a: &AlwaysIncremental, shards: usize) -> Result<u64, String> {
+    let cycle = parse_duration(&a.max_full_age)?.saturating_sub(parse_duration(&a.job_retention)?);
+    let days = (cycle / 86_400).max(1);
+    Ok((shards as u64).div_ceil(days).max(1))
+}
+
 /// Bareos: the Consolidate Job, which consolidates every `Always Incremental` Job of the
 /// Director, and its Schedule.
 pub fn render_consolidate(
     d: &DirectorSettings,
     a: &AlwaysIncremental,
     fileset: &str,
+    shards: usize,
 ) -> Result<(String, String), String> {
     let name = ai_job_name(d);
     let mut job = String::from(
@@ -360,6 +371,10 @@ pub fn render_consolidate(
     job.push_str(&format!("Job {{\n  Name = {}\n", quote(&name)?));
     job.push_str(&format!("  JobDefs = {}\n", quote(&d.jobdefs)?));
     job.push_str("  Type = Consolidate\n  Accurate = yes\n");
+    job.push_str(&format!(
+        "  Max Full Consolidations = {}\n",
+        max_full_consolidations(a, shards)?
+    ));
     // Directives a Job needs to run (`run` names its FileSet and Client), not used by a
     // Consolidate Job: a shard's FileSet, the plan's Client.
     job.push_str(&format!("  FileSet = {}\n", quote(fileset)?));
@@ -453,7 +468,7 @@ pub fn files(
                 let (inc, cons) = render_ai_pools(d, a)?;
                 let (inc_name, cons_name) = ai_pools(a);
                 let fileset = shards.first().map_or(d.job_prefix.as_str(), |s| s.name);
-                let (job, schedule) = render_consolidate(d, a, fileset)?;
+                let (job, schedule) = render_consolidate(d, a, fileset, shards.len())?;
                 for (dir, name, text) in [
                     ("pool", inc_name, inc),
                     ("pool", cons_name, cons),
@@ -761,7 +776,8 @@ mod tests {
         assert_eq!(
             body(2),
             "Job {\n  Name = \"s3-b-consolidate\"\n  JobDefs = \"s3\"\n  Type = Consolidate\n  \
-             Accurate = yes\n  FileSet = \"s3-b-0001\"\n  Client = \"fd\"\n  \
+             Accurate = yes\n  Max Full Consolidations = 1\n  FileSet = \"s3-b-0001\"\n  \
+             Client = \"fd\"\n  \
              Pool = \"AI-Incremental\"\n  Schedule = \"s3-b-consolidate\"\n  Storage = \"Lib\"\n}"
         );
         assert_eq!(
@@ -841,7 +857,13 @@ mod tests {
         // No --storage: the incremental Pool names none; 3 x 180 days > a year.
         assert!(!inc.contains("Storage") && inc.contains("Volume Retention = 540 days"));
         assert!(cons.contains("  Storage = \"Lib2\"\n"), "{cons}");
-        let (job, schedule) = render_consolidate(&d, a, "s3-b-0001").unwrap();
+        let (job, schedule) = render_consolidate(&d, a, "s3-b-0001", 50).unwrap();
+        // 50 shards over the (180 days − retention) cycle of these settings.
+        let per_run = max_full_consolidations(a, 50).unwrap();
+        assert!(
+            job.contains(&format!("  Max Full Consolidations = {per_run}\n")),
+            "{job}"
+        );
         // The first of --clients stands in for the Client a Consolidate Job must name.
         assert!(job.contains("  Client = \"fd-a\"\n"), "{job}");
         assert!(
@@ -891,6 +913,15 @@ mod tests {
         }
         let mut a = ai_settings("bareos").always_incremental.unwrap();
         assert!(check_always_incremental(&a).is_ok());
+        // Full consolidations a run: the shards spread over the 23 days between a 7-day
+        // retention and a 30-day Max Full Age.
+        for (shards, per_run) in [(0, 1), (1, 1), (23, 1), (24, 2), (100, 5)] {
+            assert_eq!(
+                max_full_consolidations(&a, shards).unwrap(),
+                per_run,
+                "{shards}"
+            );
+        }
         a.max_full_age = "7 days".into();
         let e = check_always_incremental(&a).unwrap_err();
         assert!(
